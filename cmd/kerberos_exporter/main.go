@@ -1,0 +1,117 @@
+// Command kerberos_exporter watches whether Kerberos really works for SQL
+// Server and the services around it, and says why when it does not.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+)
+
+const exporterName = "kerberos_exporter"
+
+// defaultListenAddress: 9100-9999 is fully allocated on Prometheus' default
+// port list; 19088 (88 for Kerberos) stays clear of it and of the sequential
+// allocations that continue from 10000.
+const defaultListenAddress = ":19088"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr *os.File) int {
+	app := kingpin.New(exporterName, "Prometheus exporter that watches whether Kerberos works for SQL Server (SPNs, delegation, clock skew, DNS, linked-server hops) and says why when it does not.")
+	app.HelpFlag.Short('h')
+	app.Version(version.Print(exporterName))
+	configFile := app.Flag("config.file", "Path to the configuration file.").Default("kerberos_exporter.yml").String()
+	logCfg := &promslog.Config{}
+	promslogflag.AddFlags(app, logCfg)
+	collector.AddFlags(app)
+
+	serveCmd := app.Command("serve", "Serve metrics, the findings report and /probe (the default).").Default()
+	webCfg := webflag.AddFlags(serveCmd, defaultListenAddress)
+	metricsPath := serveCmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+
+	checkCmd := app.Command("check", "Run one collection, print the findings, exit 1 if any is critical.")
+	checkOutput := checkCmd.Flag("output", "Report format: text or json.").Default("text").Enum("text", "json")
+	fixScript := checkCmd.Flag("fix-script", "Also write the remediations as a reviewable PowerShell script to this file.").String()
+
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", exporterName, err)
+		return 2
+	}
+	logCfg.Writer = stderr
+	logger := promslog.New(logCfg)
+
+	cfg, err := config.Load(*configFile)
+	if err != nil {
+		logger.Error("configuration is invalid", "file", *configFile, "err", err)
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+
+	switch cmd {
+	case checkCmd.FullCommand():
+		return runCheck(cfg, logger, stdout, *checkOutput, *fixScript)
+	default:
+		if err := serve(cfg, *configFile, logger, webCfg, *metricsPath); err != nil {
+			logger.Error("serving failed", "err", err)
+			return 1
+		}
+		return 0
+	}
+}
+
+func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *web.FlagConfig, metricsPath string) error {
+	logger.Info("starting "+exporterName, "version", version.Info(), "config", configFile)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	runner := collector.NewRunner(cfg, logger)
+	reloader := newReloader(configFile, runner, logger)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collector.NewExporter(runner),
+		reloader,
+		versioncollector.NewCollector(exporterName),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	go runner.Loop(ctx)
+	go reloader.watchSIGHUP(ctx)
+
+	mux := newMux(runner, reloader, reg, metricsPath, logger)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	errc := make(chan error, 1)
+	go func() { errc <- web.ListenAndServe(srv, webCfg, logger) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	}
+}

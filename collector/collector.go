@@ -1,0 +1,127 @@
+// Package collector runs the exporter's collectors in the background and
+// serves their last completed results as Prometheus metrics.
+//
+// As in node_exporter, each concern has one file with one collector,
+// registered here by name and switched with --collector.NAME. Each collector
+// gathers facts into its own section of a facts.Snapshot (collection) and
+// derives its metrics from that snapshot; judgement lives in the diagnosis
+// package.
+package collector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+)
+
+// Namespace is the prefix of every metric this exporter exposes.
+const Namespace = "kerberos"
+
+// Phase orders collectors inside one cycle: the SQL side runs first because
+// the directory collectors compute expected SPNs and delegation targets
+// from what the servers say about themselves (service account, port,
+// linked servers).
+type Phase int
+
+const (
+	PhaseDiscover  Phase = iota // talks to SQL Server, DNS, DC clocks
+	PhaseDirectory              // needs the discovery facts
+)
+
+// Collector is one concern.
+type Collector interface {
+	// Update gathers facts into this collector's own section of snap. It
+	// must honour ctx: the runner cancels it at the collector timeout.
+	Update(ctx context.Context, env *Env, snap *facts.Snapshot) error
+	// Metrics derives this collector's metrics from a completed snapshot.
+	// It does no I/O: it runs on the scrape path.
+	Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric)
+}
+
+type registration struct {
+	name    string
+	phase   Phase
+	enabled *bool
+	factory func() Collector
+}
+
+var (
+	registryMu    sync.Mutex
+	registrations = map[string]*registration{}
+)
+
+// register is called from each collector file's init.
+func register(name string, phase Phase, enabledByDefault bool, factory func() Collector) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registrations[name]; dup {
+		panic("collector registered twice: " + name)
+	}
+	def := enabledByDefault
+	registrations[name] = &registration{name: name, phase: phase, enabled: &def, factory: factory}
+}
+
+// AddFlags adds --collector.NAME / --no-collector.NAME for every collector.
+func AddFlags(app *kingpin.Application) {
+	for _, name := range Names() {
+		r := registrations[name]
+		help := fmt.Sprintf("Enable the %s collector (default: %s).", name, map[bool]string{true: "enabled", false: "disabled"}[*r.enabled])
+		app.Flag("collector."+name, help).Default(fmt.Sprint(*r.enabled)).BoolVar(r.enabled)
+	}
+}
+
+// Names lists every registered collector, sorted.
+func Names() []string {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	names := make([]string, 0, len(registrations))
+	for n := range registrations {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// SetEnabled switches collectors on or off by name (for tests and `check`).
+func SetEnabled(name string, on bool) error {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	r, ok := registrations[name]
+	if !ok {
+		return fmt.Errorf("unknown collector %q", name)
+	}
+	*r.enabled = on
+	return nil
+}
+
+type namedCollector struct {
+	name  string
+	phase Phase
+	Collector
+}
+
+func enabledCollectors() []namedCollector {
+	var out []namedCollector
+	for _, name := range Names() {
+		r := registrations[name]
+		if *r.enabled {
+			out = append(out, namedCollector{name: name, phase: r.phase, Collector: r.factory()})
+		}
+	}
+	return out
+}
+
+// Env is what a collector may use during one cycle.
+type Env struct {
+	Config *config.Config
+	Logger *slog.Logger
+	SQL    *SQLConnections
+}

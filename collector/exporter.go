@@ -1,0 +1,87 @@
+package collector
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func sprint(v any) string { return fmt.Sprint(v) }
+
+var (
+	collectorSuccessDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "exporter", "collector_success"),
+		"Whether the collector's last run succeeded (1) or failed (0).",
+		[]string{"collector"}, nil)
+	collectorDurationDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "exporter", "collector_duration_seconds"),
+		"How long the collector's last run took.",
+		[]string{"collector"}, nil)
+	collectorLastSuccessDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "exporter", "collector_last_success_timestamp_seconds"),
+		"When the collector last succeeded, as a Unix time; 0 if it never has.",
+		[]string{"collector"}, nil)
+	lastCollectionDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "exporter", "last_collection_timestamp_seconds"),
+		"When the last completed collection cycle finished, as a Unix time.",
+		nil, nil)
+	findingDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "", "finding"),
+		"A diagnosis finding that is active now (1). check names the rule, target what it is about.",
+		[]string{"check", "severity", "target"}, nil)
+)
+
+// Exporter serves the last completed Result as metrics. Collect does no
+// I/O, so /metrics answers at once whatever AD or SQL Server are doing.
+type Exporter struct {
+	last       func() *Result
+	collectors []namedCollector
+}
+
+// NewExporter serves the runner's last completed cycle.
+func NewExporter(r *Runner) *Exporter { return &Exporter{last: r.Last, collectors: r.collectors} }
+
+// NewResultExporter serves one fixed result, e.g. a probe's.
+func NewResultExporter(r *Runner, res *Result) *Exporter {
+	return &Exporter{last: func() *Result { return res }, collectors: r.collectors}
+}
+
+// Describe is empty: the metric set depends on the configuration, so the
+// exporter is an unchecked collector.
+func (e *Exporter) Describe(chan<- *prometheus.Desc) {}
+
+// Collect emits the exporter's own metrics, every enabled collector's
+// metrics and the active findings.
+func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	res := e.last()
+	if res == nil {
+		return
+	}
+	byName := map[string]namedCollector{}
+	for _, c := range e.collectors {
+		byName[c.name] = c
+	}
+	for name, st := range res.Status {
+		ch <- prometheus.MustNewConstMetric(collectorSuccessDesc, prometheus.GaugeValue, boolFloat(st.Success), name)
+		ch <- prometheus.MustNewConstMetric(collectorDurationDesc, prometheus.GaugeValue, st.Duration.Seconds(), name)
+		ts := 0.0
+		if !st.LastSuccess.IsZero() {
+			ts = float64(st.LastSuccess.UnixNano()) / 1e9
+		}
+		ch <- prometheus.MustNewConstMetric(collectorLastSuccessDesc, prometheus.GaugeValue, ts, name)
+		if c, ok := byName[name]; ok {
+			c.Metrics(res.Snapshot, ch)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(lastCollectionDesc, prometheus.GaugeValue, float64(res.Snapshot.Finished.UnixNano())/1e9)
+	for _, f := range res.Findings {
+		ch <- prometheus.MustNewConstMetric(findingDesc, prometheus.GaugeValue, 1, f.Check, string(f.Severity), f.Target)
+	}
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

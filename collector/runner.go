@@ -1,0 +1,197 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+)
+
+// Status is how one collector fared in the last cycle.
+type Status struct {
+	Success     bool
+	Duration    time.Duration
+	LastSuccess time.Time // zero until it first succeeds
+	Error       string
+}
+
+// Result is one completed collection cycle: the facts, how each collector
+// fared, and the findings judged from the facts.
+type Result struct {
+	Config   *config.Config
+	Snapshot *facts.Snapshot
+	Status   map[string]Status
+	Findings []diagnosis.Finding
+}
+
+// Runner runs the enabled collectors in the background and keeps the last
+// completed Result, so that a scrape never waits on AD or SQL Server.
+type Runner struct {
+	logger *slog.Logger
+
+	mu          sync.Mutex
+	cfg         *config.Config
+	last        *Result
+	lastSuccess map[string]time.Time
+	trigger     chan struct{}
+	collectors  []namedCollector
+}
+
+// NewRunner makes a runner for the collectors enabled now.
+func NewRunner(cfg *config.Config, logger *slog.Logger) *Runner {
+	return &Runner{
+		logger:      logger,
+		cfg:         cfg,
+		lastSuccess: map[string]time.Time{},
+		trigger:     make(chan struct{}, 1),
+		collectors:  enabledCollectors(),
+	}
+}
+
+// SetConfig swaps in a new configuration (after a successful reload) and
+// starts a cycle with it at once.
+func (r *Runner) SetConfig(cfg *config.Config) {
+	r.mu.Lock()
+	r.cfg = cfg
+	r.mu.Unlock()
+	select {
+	case r.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Config is the configuration in force.
+func (r *Runner) Config() *config.Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg
+}
+
+// Last is the last completed cycle, nil before the first one completes.
+func (r *Runner) Last() *Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
+}
+
+// Loop runs a cycle now and then every collection interval until ctx ends.
+func (r *Runner) Loop(ctx context.Context) {
+	for {
+		r.RunOnce(ctx)
+		timer := time.NewTimer(r.Config().Global.CollectionInterval.Duration())
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-r.trigger:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+// RunOnce runs every enabled collector once, phase by phase, concurrently
+// within a phase, each bounded by the collector timeout, then judges the
+// facts. A slow or dead target delays only its own collector, never beyond
+// the timeout, and never the scrape.
+func (r *Runner) RunOnce(ctx context.Context) *Result {
+	cfg := r.Config()
+	res := r.collect(ctx, cfg, r.collectors, r.logger)
+	r.mu.Lock()
+	for name, st := range res.Status {
+		if st.Success {
+			r.lastSuccess[name] = res.Snapshot.Finished
+		}
+		st.LastSuccess = r.lastSuccess[name]
+		res.Status[name] = st
+	}
+	r.last = res
+	r.mu.Unlock()
+	return res
+}
+
+// collect is one cycle with the given collectors; it keeps no state, so
+// /probe can run it with a fresh registry.
+func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []namedCollector, logger *slog.Logger) *Result {
+	snap := facts.New(time.Now())
+	env := &Env{Config: cfg, Logger: logger, SQL: NewSQLConnections(cfg, logger)}
+	defer env.SQL.Close()
+
+	res := &Result{Config: cfg, Snapshot: snap, Status: map[string]Status{}}
+	var statusMu sync.Mutex
+	timeout := cfg.Global.CollectorTimeout.Duration()
+	for _, phase := range []Phase{PhaseDiscover, PhaseDirectory} {
+		var wg sync.WaitGroup
+		for _, c := range collectors {
+			if c.phase != phase {
+				continue
+			}
+			wg.Add(1)
+			go func(c namedCollector) {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				start := time.Now()
+				err := runSafely(cctx, c, env, snap)
+				st := Status{Success: err == nil, Duration: time.Since(start)}
+				if err != nil {
+					st.Error = err.Error()
+					logger.Warn("collector failed", "collector", c.name, "duration", st.Duration, "err", err)
+				} else {
+					logger.Debug("collector succeeded", "collector", c.name, "duration", st.Duration)
+				}
+				statusMu.Lock()
+				res.Status[c.name] = st
+				statusMu.Unlock()
+			}(c)
+		}
+		wg.Wait()
+	}
+	snap.Finished = time.Now()
+	res.Findings = diagnosis.Evaluate(cfg, snap)
+	return res
+}
+
+// runSafely turns a collector's panic into its own failure, so that one
+// bad collector never takes the exporter down.
+func runSafely(ctx context.Context, c namedCollector, env *Env, snap *facts.Snapshot) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &panicError{collector: c.name, value: p}
+		}
+	}()
+	return c.Update(ctx, env, snap)
+}
+
+type panicError struct {
+	collector string
+	value     any
+}
+
+func (e *panicError) Error() string {
+	return "collector " + e.collector + " panicked: " + sprint(e.value)
+}
+
+// Probe runs one cycle for one SQL instance (and the directory facts it
+// needs) with its own logger, keeping no state: /probe serves it from a fresh
+// registry.
+func (r *Runner) Probe(ctx context.Context, target string, logger *slog.Logger) (*Result, error) {
+	cfg := r.Config()
+	one := *cfg
+	one.SQLInstances = nil
+	one.Services = nil
+	for _, inst := range cfg.SQLInstances {
+		if inst.Name == target {
+			one.SQLInstances = append(one.SQLInstances, inst)
+		}
+	}
+	if len(one.SQLInstances) == 0 {
+		return nil, fmt.Errorf("unknown target %q: not a configured sql instance", target)
+	}
+	return r.collect(ctx, &one, r.collectors, logger), nil
+}

@@ -1,0 +1,168 @@
+// Package config loads and validates the exporter's YAML configuration.
+//
+// Parsing is strict: unknown fields are rejected, and every error names the
+// file, the line and the field, and says what was expected. Secrets are never
+// written inline; they are read from a file or an environment variable.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Global              Global              `yaml:"global"`
+	Kerberos            Kerberos            `yaml:"kerberos"`
+	Domains             []Domain            `yaml:"domains"`
+	SQLInstances        []SQLInstance       `yaml:"sql_instances"`
+	Services            []Service           `yaml:"services"`
+	DelegatedPrincipals DelegatedPrincipals `yaml:"delegated_principals"`
+	DNS                 DNS                 `yaml:"dns"`
+	Thresholds          Thresholds          `yaml:"thresholds"`
+
+	// File is the path the configuration was loaded from.
+	File string `yaml:"-"`
+}
+
+// Global holds settings for the background collection loop.
+type Global struct {
+	// CollectionInterval is how often every collector runs in the background.
+	CollectionInterval Duration `yaml:"collection_interval"`
+	// CollectorTimeout bounds one collector's run; every network call inside
+	// it honours the same deadline.
+	CollectorTimeout Duration `yaml:"collector_timeout"`
+}
+
+// Kerberos is the exporter's own Kerberos identity, used for KDC probes,
+// GSSAPI LDAP binds and Kerberos SQL logins unless a section overrides it.
+type Kerberos struct {
+	Realm      string  `yaml:"realm"`
+	Krb5Config string  `yaml:"krb5_config"`
+	Principal  string  `yaml:"principal"`
+	KeytabFile string  `yaml:"keytab_file"`
+	CCacheFile string  `yaml:"ccache_file"`
+	Password   *Secret `yaml:"password"`
+	// Probe asks the KDC for a service ticket for every expected SPN.
+	Probe *bool `yaml:"probe"`
+}
+
+// Domain is one Active Directory domain and the domain controllers to ask.
+type Domain struct {
+	Name              string   `yaml:"name"`         // DNS name, e.g. corp.example.com
+	NetBIOSName       string   `yaml:"netbios_name"` // e.g. CORP
+	BaseDN            string   `yaml:"base_dn"`      // derived from name when empty
+	DomainControllers []string `yaml:"domain_controllers"`
+	GlobalCatalogs    []string `yaml:"global_catalogs"`
+	TLS               LDAPTLS  `yaml:"tls"`
+	Bind              Bind     `yaml:"bind"`
+	Timeout           Duration `yaml:"timeout"`
+	// NTP asks each DC for SNTP time as well as the rootDSE currentTime.
+	NTP *bool `yaml:"ntp"`
+	// NTPPort is the DCs' SNTP port (123 unless a test world says otherwise).
+	NTPPort int `yaml:"ntp_port"`
+	// MaxDuplicateSPNs bounds how many duplicated SPNs are exported by name.
+	MaxDuplicateSPNs int `yaml:"max_duplicate_spns"`
+}
+
+// LDAPTLS configures LDAPS and StartTLS. Verification is on unless
+// insecure_skip_verify says otherwise, explicitly.
+type LDAPTLS struct {
+	StartTLS           bool   `yaml:"start_tls"`
+	CAFile             string `yaml:"ca_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Bind says how the exporter authenticates to LDAP.
+type Bind struct {
+	Method   string  `yaml:"method"` // simple | gssapi
+	Username string  `yaml:"username"`
+	Password *Secret `yaml:"password"`
+}
+
+// SQLInstance is one SQL Server instance to watch.
+type SQLInstance struct {
+	Name                   string             `yaml:"name"`
+	Host                   string             `yaml:"host"` // FQDN, used for SPNs and DNS
+	NetBIOSName            string             `yaml:"netbios_name"`
+	Address                string             `yaml:"address"` // where to dial, when not Host
+	Port                   int                `yaml:"port"`
+	InstanceName           string             `yaml:"instance_name"`
+	AGListener             string             `yaml:"ag_listener"`
+	AGListenerPort         int                `yaml:"ag_listener_port"`
+	Domain                 string             `yaml:"domain"`
+	ServiceAccount         string             `yaml:"service_account"`
+	ExpectKerberos         *bool              `yaml:"expect_kerberos"`
+	Auth                   SQLAuth            `yaml:"auth"`
+	Encrypt                string             `yaml:"encrypt"` // disable | false | true | strict
+	TrustServerCertificate bool               `yaml:"trust_server_certificate"`
+	Timeout                Duration           `yaml:"timeout"`
+	NTLMClientsTop         int                `yaml:"ntlm_clients_top"`
+	LinkedServers          LinkedServerChecks `yaml:"linked_servers"`
+}
+
+// SQLAuth is how the exporter logs in to an instance.
+type SQLAuth struct {
+	Method     string  `yaml:"method"` // sql | ntlm | kerberos | windows
+	Username   string  `yaml:"username"`
+	Password   *Secret `yaml:"password"`
+	KeytabFile string  `yaml:"keytab_file"`
+	CCacheFile string  `yaml:"ccache_file"`
+	Krb5Config string  `yaml:"krb5_config"`
+	Realm      string  `yaml:"realm"`
+	ServerSPN  string  `yaml:"server_spn"`
+	// NTLMFallback mimics Windows' Negotiate: when no Kerberos ticket can be
+	// had for the server's SPN, log in with NTLM, so that the measurement
+	// shows what a Windows client would get.
+	NTLMFallback bool `yaml:"ntlm_fallback"`
+}
+
+// LinkedServerChecks bounds what the exporter does through linked servers.
+type LinkedServerChecks struct {
+	// Test lists the linked servers to run sp_testlinkedserver and the hop
+	// query against; "*" means all self-mapped ones.
+	Test    []string `yaml:"test"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Service is a non-SQL service whose SPNs must exist on a given account,
+// e.g. an HTTP front end behind a load balancer.
+type Service struct {
+	Name    string   `yaml:"name"`
+	Account string   `yaml:"account"`
+	SPNs    []string `yaml:"spns"`
+	Hosts   []string `yaml:"hosts"`
+}
+
+// DelegatedPrincipals are the users and groups whose identity must flow over
+// the second hop; they must not be sensitive nor in Protected Users.
+type DelegatedPrincipals struct {
+	Users  []string `yaml:"users"`
+	Groups []string `yaml:"groups"`
+}
+
+// DNS configures forward and reverse lookups of the SQL hosts.
+type DNS struct {
+	// Servers are host:port of DNS servers to ask; empty means the system resolver.
+	Servers []string `yaml:"servers"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Thresholds are where judgement turns a fact into a warning or a critical finding.
+type Thresholds struct {
+	ClockSkewWarning  Duration `yaml:"clock_skew_warning"`
+	ClockSkewCritical Duration `yaml:"clock_skew_critical"`
+}
+
+// Defaults applied after parsing.
+const (
+	DefaultCollectionInterval = 60 * time.Second
+	DefaultCollectorTimeout   = 30 * time.Second
+	DefaultLDAPTimeout        = 10 * time.Second
+	DefaultSQLTimeout         = 10 * time.Second
+	DefaultDNSTimeout         = 5 * time.Second
+	DefaultNTLMClientsTop     = 10
+	DefaultMaxDuplicateSPNs   = 50
+	DefaultSkewWarning        = 60 * time.Second
+	DefaultSkewCritical       = 240 * time.Second
+)

@@ -1,0 +1,492 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one problem in a configuration file, located by line and field.
+type Error struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc += ":" + strconv.Itoa(e.Line)
+	}
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, e.Field, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, e.Msg)
+}
+
+// Errors is every problem found in one file; Load reports them all at once
+// so that nothing is lost behind the first one.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Load reads, parses, defaults and validates the file at path, and resolves
+// its secrets.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for data already read; name is used in error messages.
+func Parse(name string, data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlError(name, nil, err)
+	}
+	cfg := &Config{File: name}
+	if len(bytes.TrimSpace(data)) == 0 || root.Kind == 0 {
+		return nil, &Error{File: name, Msg: "file is empty; see config.example.yml"}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		return nil, yamlError(name, &root, err)
+	}
+	cfg.applyDefaults()
+	v := validator{file: name, root: &root}
+	cfg.validate(&v)
+	if len(v.errs) > 0 {
+		return nil, v.errs
+	}
+	cfg.resolveSecrets(&v)
+	if len(v.errs) > 0 {
+		return nil, v.errs
+	}
+	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlError turns yaml.v3's messages ("yaml: unmarshal errors:\n  line 3:
+// field foo not found in type config.Global") into our located errors.
+func yamlError(file string, root *yaml.Node, err error) error {
+	var te *yaml.TypeError
+	var lines []string
+	if errors.As(err, &te) {
+		lines = te.Errors
+	} else {
+		lines = []string{err.Error()}
+	}
+	var out Errors
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		e := &Error{File: file, Msg: l}
+		if m := yamlLine.FindStringSubmatch(l); m != nil {
+			e.Line, _ = strconv.Atoi(m[1])
+			e.Msg = m[2]
+			if root != nil {
+				e.Field = pathAtLine(root, e.Line)
+			}
+		}
+		e.Msg = strings.Replace(e.Msg, "not found in type config.", "is not a known field of ", 1)
+		out = append(out, e)
+	}
+	return out
+}
+
+func (c *Config) applyDefaults() {
+	setDur(&c.Global.CollectionInterval, DefaultCollectionInterval)
+	setDur(&c.Global.CollectorTimeout, min(DefaultCollectorTimeout, c.Global.CollectionInterval.Duration()))
+	setDur(&c.DNS.Timeout, DefaultDNSTimeout)
+	setDur(&c.Thresholds.ClockSkewWarning, DefaultSkewWarning)
+	setDur(&c.Thresholds.ClockSkewCritical, DefaultSkewCritical)
+	if c.Kerberos.Probe == nil {
+		c.Kerberos.Probe = boolPtr(c.Kerberos.Principal != "")
+	}
+	for i := range c.Domains {
+		d := &c.Domains[i]
+		setDur(&d.Timeout, DefaultLDAPTimeout)
+		if d.BaseDN == "" {
+			d.BaseDN = BaseDNFromDomain(d.Name)
+		}
+		if d.NTP == nil {
+			d.NTP = boolPtr(true)
+		}
+		if d.NTPPort == 0 {
+			d.NTPPort = 123
+		}
+		if d.MaxDuplicateSPNs == 0 {
+			d.MaxDuplicateSPNs = DefaultMaxDuplicateSPNs
+		}
+		if d.Bind.Method == "" {
+			d.Bind.Method = "simple"
+		}
+	}
+	for i := range c.SQLInstances {
+		s := &c.SQLInstances[i]
+		setDur(&s.Timeout, DefaultSQLTimeout)
+		setDur(&s.LinkedServers.Timeout, s.Timeout.Duration())
+		if s.Port == 0 && s.InstanceName == "" {
+			s.Port = 1433
+		}
+		if s.ExpectKerberos == nil {
+			s.ExpectKerberos = boolPtr(s.Auth.Method == "kerberos" || s.Auth.Method == "windows")
+		}
+		if s.NTLMClientsTop == 0 {
+			s.NTLMClientsTop = DefaultNTLMClientsTop
+		}
+		if s.Encrypt == "" {
+			s.Encrypt = "true"
+		}
+		if s.Domain == "" && len(c.Domains) > 0 {
+			s.Domain = c.Domains[0].Name
+		}
+	}
+}
+
+// BaseDNFromDomain maps corp.example.com to DC=corp,DC=example,DC=com.
+func BaseDNFromDomain(name string) string {
+	if name == "" {
+		return ""
+	}
+	parts := strings.Split(strings.TrimSuffix(name, "."), ".")
+	for i, p := range parts {
+		parts[i] = "DC=" + p
+	}
+	return strings.Join(parts, ",")
+}
+
+func setDur(d *Duration, def time.Duration) {
+	if *d == 0 {
+		*d = Duration(def)
+	}
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// validator collects errors and locates each by its field path in the YAML
+// tree, so that a semantic error still points at a line.
+type validator struct {
+	file string
+	root *yaml.Node
+	errs Errors
+}
+
+func (v *validator) errorf(path string, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: v.file, Line: lineOf(v.root, path), Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// lineOf finds the line of a path like "sql_instances[1].auth.method"; when
+// the field itself is absent it returns the line of its nearest parent.
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, step := range splitPath(path) {
+		var next *yaml.Node
+		switch {
+		case step.index >= 0 && n.Kind == yaml.SequenceNode && step.index < len(n.Content):
+			next = n.Content[step.index]
+		case step.index < 0 && n.Kind == yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == step.key {
+					next = n.Content[i+1]
+					line = n.Content[i].Line
+					break
+				}
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+		if step.index >= 0 || next.Kind != yaml.ScalarNode {
+			line = n.Line
+		}
+	}
+	return line
+}
+
+// pathAtLine names the field whose key or value starts on line, e.g.
+// "sql_instances[0].auth.password"; "" when none does.
+func pathAtLine(root *yaml.Node, line int) string {
+	var walk func(n *yaml.Node, path string) string
+	walk = func(n *yaml.Node, path string) string {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if p := walk(c, path); p != "" {
+					return p
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, val := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				if k.Line == line {
+					return p
+				}
+				if found := walk(val, p); found != "" {
+					return found
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if c.Kind == yaml.ScalarNode && c.Line == line {
+					return p
+				}
+				if found := walk(c, p); found != "" {
+					return found
+				}
+			}
+		}
+		return ""
+	}
+	return walk(root, "")
+}
+
+type pathStep struct {
+	key   string
+	index int
+}
+
+func splitPath(path string) []pathStep {
+	var steps []pathStep
+	for _, part := range strings.Split(path, ".") {
+		key := part
+		idx := -1
+		if i := strings.IndexByte(part, '['); i >= 0 {
+			key = part[:i]
+			idx, _ = strconv.Atoi(strings.TrimSuffix(part[i+1:], "]"))
+		}
+		if key != "" {
+			steps = append(steps, pathStep{key: key, index: -1})
+		}
+		if idx >= 0 {
+			steps = append(steps, pathStep{index: idx})
+		}
+	}
+	return steps
+}
+
+var labelSafe = regexp.MustCompile(`^[A-Za-z0-9_.:\-]+$`)
+
+func (c *Config) validate(v *validator) {
+	if c.Global.CollectorTimeout > c.Global.CollectionInterval {
+		v.errorf("global.collector_timeout", "must not exceed global.collection_interval (%s), got %s", c.Global.CollectionInterval, c.Global.CollectorTimeout)
+	}
+	if c.Thresholds.ClockSkewWarning >= c.Thresholds.ClockSkewCritical {
+		v.errorf("thresholds.clock_skew_warning", "must be below clock_skew_critical (%s), got %s", c.Thresholds.ClockSkewCritical, c.Thresholds.ClockSkewWarning)
+	}
+	if len(c.Domains) == 0 && len(c.SQLInstances) == 0 {
+		v.errorf("domains", "nothing to watch: give at least one domain or one sql_instance")
+	}
+	c.Kerberos.validate(v, "kerberos")
+	seenDomains := map[string]bool{}
+	for i := range c.Domains {
+		p := fmt.Sprintf("domains[%d]", i)
+		d := &c.Domains[i]
+		if d.Name == "" {
+			v.errorf(p+".name", "is required: the domain's DNS name, e.g. corp.example.com")
+		} else if seenDomains[strings.ToLower(d.Name)] {
+			v.errorf(p+".name", "domain %q is listed twice", d.Name)
+		}
+		seenDomains[strings.ToLower(d.Name)] = true
+		if len(d.DomainControllers) == 0 {
+			v.errorf(p+".domain_controllers", "is required: at least one ldap:// or ldaps:// URL")
+		}
+		for j, u := range d.DomainControllers {
+			validateLDAPURL(v, fmt.Sprintf("%s.domain_controllers[%d]", p, j), u)
+		}
+		for j, u := range d.GlobalCatalogs {
+			validateLDAPURL(v, fmt.Sprintf("%s.global_catalogs[%d]", p, j), u)
+		}
+		if d.TLS.CAFile != "" {
+			if _, err := os.Stat(d.TLS.CAFile); err != nil {
+				v.errorf(p+".tls.ca_file", "cannot be read: %v", err)
+			}
+		}
+		switch d.Bind.Method {
+		case "simple":
+			if d.Bind.Username == "" {
+				v.errorf(p+".bind.username", "is required for a simple bind (user@domain or DOMAIN\\user)")
+			}
+			if d.Bind.Password == nil {
+				v.errorf(p+".bind.password", "is required for a simple bind: give {file: PATH} or {env: NAME}")
+			}
+		case "gssapi":
+			if c.Kerberos.Principal == "" {
+				v.errorf(p+".bind.method", "gssapi needs the kerberos section (principal and keytab_file, ccache_file or password)")
+			}
+		default:
+			v.errorf(p+".bind.method", "must be simple or gssapi, got %q", d.Bind.Method)
+		}
+		if d.NTPPort < 1 || d.NTPPort > 65535 {
+			v.errorf(p+".ntp_port", "must be between 1 and 65535, got %d", d.NTPPort)
+		}
+	}
+	seen := map[string]bool{}
+	for i := range c.SQLInstances {
+		c.SQLInstances[i].validate(v, fmt.Sprintf("sql_instances[%d]", i), seen, c)
+	}
+	for i, s := range c.Services {
+		p := fmt.Sprintf("services[%d]", i)
+		if s.Name == "" || !labelSafe.MatchString(s.Name) {
+			v.errorf(p+".name", "is required and may hold only letters, digits, '_', '-', '.', ':', got %q", s.Name)
+		}
+		if s.Account == "" {
+			v.errorf(p+".account", "is required: the account that must hold the SPNs")
+		}
+		if len(s.SPNs) == 0 {
+			v.errorf(p+".spns", "is required: at least one SPN, e.g. HTTP/app.corp.example.com")
+		}
+		for j, spn := range s.SPNs {
+			if !strings.Contains(spn, "/") || strings.ContainsAny(spn, " \t") {
+				v.errorf(fmt.Sprintf("%s.spns[%d]", p, j), "must look like class/host[:port], got %q", spn)
+			}
+		}
+	}
+	for i, srv := range c.DNS.Servers {
+		if _, _, err := net.SplitHostPort(srv); err != nil {
+			v.errorf(fmt.Sprintf("dns.servers[%d]", i), "must be host:port, got %q", srv)
+		}
+	}
+}
+
+func (k *Kerberos) validate(v *validator, p string) {
+	if k.Principal == "" {
+		return
+	}
+	if !strings.Contains(k.Principal, "@") && k.Realm == "" {
+		v.errorf(p+".realm", "is required when principal has no @REALM")
+	}
+	n := 0
+	for _, set := range []bool{k.KeytabFile != "", k.CCacheFile != "", k.Password != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		v.errorf(p+".principal", "needs exactly one of keytab_file, ccache_file or password, got %d", n)
+	}
+	for _, f := range []struct{ field, path string }{{"keytab_file", k.KeytabFile}, {"ccache_file", k.CCacheFile}, {"krb5_config", k.Krb5Config}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				v.errorf(p+"."+f.field, "cannot be read: %v", err)
+			}
+		}
+	}
+}
+
+func (s *SQLInstance) validate(v *validator, p string, seen map[string]bool, c *Config) {
+	if s.Name == "" || !labelSafe.MatchString(s.Name) {
+		v.errorf(p+".name", "is required and may hold only letters, digits, '_', '-', '.', ':', got %q", s.Name)
+	} else if seen[s.Name] {
+		v.errorf(p+".name", "instance %q is listed twice", s.Name)
+	}
+	seen[s.Name] = true
+	if s.Host == "" {
+		v.errorf(p+".host", "is required: the server's fully qualified DNS name (SPNs are built from it)")
+	} else if !strings.Contains(s.Host, ".") {
+		v.errorf(p+".host", "must be a fully qualified name (SPNs use the FQDN), got %q", s.Host)
+	}
+	if s.Port < 0 || s.Port > 65535 {
+		v.errorf(p+".port", "must be between 1 and 65535, got %d", s.Port)
+	}
+	if s.AGListenerPort < 0 || s.AGListenerPort > 65535 {
+		v.errorf(p+".ag_listener_port", "must be between 1 and 65535, got %d", s.AGListenerPort)
+	}
+	switch s.Encrypt {
+	case "disable", "false", "true", "strict":
+	default:
+		v.errorf(p+".encrypt", "must be disable, false, true or strict, got %q", s.Encrypt)
+	}
+	a := &s.Auth
+	ap := p + ".auth"
+	switch a.Method {
+	case "sql", "ntlm":
+		if a.Username == "" {
+			v.errorf(ap+".username", "is required for %s logins", a.Method)
+		}
+		if a.Password == nil {
+			v.errorf(ap+".password", "is required for %s logins: give {file: PATH} or {env: NAME}", a.Method)
+		}
+		if a.Method == "ntlm" && !strings.Contains(a.Username, `\`) && !strings.Contains(a.Username, "@") {
+			v.errorf(ap+".username", "must be DOMAIN\\user or user@domain for NTLM, got %q", a.Username)
+		}
+	case "kerberos":
+		if a.Username == "" && c.Kerberos.Principal == "" {
+			v.errorf(ap+".username", "is required for kerberos logins unless the kerberos section names a principal")
+		}
+		if a.KeytabFile == "" && a.CCacheFile == "" && a.Password == nil && c.Kerberos.Principal == "" {
+			v.errorf(ap+".keytab_file", "kerberos logins need keytab_file, ccache_file or password (here or in the kerberos section)")
+		}
+	case "windows":
+		// Windows integrated security (SSPI) on Windows builds only; checked at connect time.
+	case "":
+		v.errorf(ap+".method", "is required: sql, ntlm, kerberos or windows")
+	default:
+		v.errorf(ap+".method", "must be sql, ntlm, kerberos or windows, got %q", a.Method)
+	}
+	if a.NTLMFallback && a.Method != "kerberos" {
+		v.errorf(ap+".ntlm_fallback", "only applies to method kerberos")
+	}
+	if a.NTLMFallback && a.Password == nil {
+		v.errorf(ap+".ntlm_fallback", "needs auth.password: NTLM cannot use a keytab")
+	}
+	for _, t := range s.LinkedServers.Test {
+		if t == "" {
+			v.errorf(p+".linked_servers.test", "contains an empty name")
+		}
+	}
+}
+
+func validateLDAPURL(v *validator, p, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" {
+		v.errorf(p, "must be an ldap://host[:port] or ldaps://host[:port] URL, got %q", raw)
+	}
+}
+
+func (c *Config) resolveSecrets(v *validator) {
+	resolve := func(path string, s *Secret) {
+		if s == nil {
+			return
+		}
+		if err := s.resolve(); err != nil {
+			v.errorf(path, "%v", err)
+		}
+	}
+	resolve("kerberos.password", c.Kerberos.Password)
+	for i := range c.Domains {
+		resolve(fmt.Sprintf("domains[%d].bind.password", i), c.Domains[i].Bind.Password)
+	}
+	for i := range c.SQLInstances {
+		resolve(fmt.Sprintf("sql_instances[%d].auth.password", i), c.SQLInstances[i].Auth.Password)
+	}
+}

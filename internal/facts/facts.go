@@ -1,0 +1,299 @@
+// Package facts is the boundary between collection and judgement.
+//
+// Collectors fill a Snapshot with what they saw in AD, the KDC, DNS and SQL
+// Server, and nothing more: no thresholds, no verdicts. The diagnosis package
+// reads a Snapshot and decides what is wrong and what fixes it. Each
+// collector writes only its own section, so collectors can run concurrently
+// without locks.
+package facts
+
+import "time"
+
+// Snapshot is everything one collection cycle learned.
+type Snapshot struct {
+	Started  time.Time
+	Finished time.Time
+
+	// Written by the "sql" collector.
+	SQL map[string]*SQLInstance
+	// Written by the "linkedserver" collector, keyed by SQL instance name.
+	LinkedServers map[string]*LinkedServers
+	// Written by the "errorlog" collector, keyed by SQL instance name.
+	ErrorLogs map[string]*ErrorLog
+	// Written by the "clock" collector.
+	DCs []DomainController
+	// Written by the "dns" collector.
+	DNS []HostDNS
+	// Written by the "users" collector.
+	Users []DelegatedPrincipal
+	// Written by the "spn" collector.
+	SPNs       []ExpectedSPN
+	Duplicates *DuplicateSPNs
+	// Written by the "delegation" collector.
+	Accounts        []Account
+	DelegationPaths []DelegationPath
+	// Written by the "kdc" collector.
+	Tickets []TicketProbe
+}
+
+// New returns an empty snapshot with its maps made.
+func New(started time.Time) *Snapshot {
+	return &Snapshot{
+		Started:       started,
+		SQL:           map[string]*SQLInstance{},
+		LinkedServers: map[string]*LinkedServers{},
+		ErrorLogs:     map[string]*ErrorLog{},
+	}
+}
+
+// ---- SQL Server ----
+
+// SQLInstance is what one instance said about itself and its connections.
+type SQLInstance struct {
+	Name string // the configured instance name (metric label)
+	Up   bool
+	// ConnectError is why the exporter could not log in; Cause classifies it.
+	ConnectError string
+	Cause        string // login_failed | network | timeout | tls | kerberos | other
+	ErrorNumber  int32  // SQL Server error number, e.g. 18456
+
+	// The exporter's own session.
+	AuthScheme   string // KERBEROS | NTLM | SQL
+	NetTransport string // TCP | Named pipe | Shared memory
+	LocalTCPPort int
+	// UsedNTLMFallback is true when the Kerberos login could not get a ticket
+	// and the exporter logged in with NTLM, as a Windows client would.
+	UsedNTLMFallback bool
+	// KerberosError is the ticket error that caused the fallback.
+	KerberosError string
+
+	// Local is true when the exporter runs on the SQL host itself: local
+	// connections are always NTLM, so the auth-scheme measurement is void.
+	Local bool
+
+	MachineName     string
+	PhysicalNetBIOS string
+	InstanceName    string // "" for a default instance
+	DomainName      string
+	ListenerPorts   []int
+	ServiceAccounts []ServiceAccount
+	// EngineAccount is the account of the Database Engine service (the one
+	// whose SPNs matter), "" when it could not be read.
+	EngineAccount string
+
+	// ClockSkew is server time minus exporter time, corrected by half the
+	// round trip. ClockMeasured says whether it was measured.
+	ClockSkew     time.Duration
+	ClockMeasured bool
+
+	Connections []ConnectionCount
+	NTLMClients []NTLMClient
+	// PermissionErrors lists queries that failed for lack of a grant.
+	PermissionErrors []string
+}
+
+// ServiceAccount is one row of sys.dm_server_services.
+type ServiceAccount struct {
+	ServiceName string
+	Account     string
+}
+
+// ConnectionCount is connections by transport and auth scheme.
+type ConnectionCount struct {
+	NetTransport string
+	AuthScheme   string
+	Count        int
+}
+
+// NTLMClient is a client reaching the server over TCP with NTLM.
+type NTLMClient struct {
+	Host, Login, Program string
+	Connections          int
+}
+
+// LinkedServers is the linked-server view of one instance.
+type LinkedServers struct {
+	Instance string
+	Readable bool
+	Error    string
+	Servers  []LinkedServer
+}
+
+// LinkedServer is one linked server, its login mappings and, when tested,
+// the result of sp_testlinkedserver and of the hop query.
+type LinkedServer struct {
+	Name       string
+	Product    string
+	Provider   string
+	DataSource string
+	// TargetInstance is the configured SQL instance the data source points at, if any.
+	TargetInstance string
+	// SelfMapped: some login (or all) uses its own credentials (uses_self_credential = 1).
+	SelfMapped bool
+	// FixedLogin: some mapping uses a fixed remote login (no delegation needed).
+	FixedLogin bool
+
+	Tested    bool
+	TestOK    bool
+	ErrNumber int32
+	ErrState  uint8
+	ErrMsg    string
+	// Cause classifies a failed test: delegation | login_failed | network | timeout | no_mapping | other.
+	Cause string
+
+	HopTested     bool
+	HopOK         bool
+	HopAuthScheme string
+	HopTransport  string
+	// HopClockSkew is the linked server's clock minus this instance's clock.
+	HopClockSkew time.Duration
+}
+
+// ErrorLog holds SPN registration messages from the last start-up.
+type ErrorLog struct {
+	Instance string
+	// Readable is false when the exporter lacks permission: then registration
+	// is unknown, never "failed".
+	Readable      bool
+	Error         string
+	Registrations []SPNRegistration
+}
+
+// SPNRegistration is a 26059 (registered) or 26067 (could not register) line.
+type SPNRegistration struct {
+	Time       time.Time
+	SPN        string
+	Registered bool
+	ReturnCode string // e.g. 0x2098 (insufficient access rights)
+	State      int
+}
+
+// ---- Active Directory ----
+
+// DomainController is one DC's reachability and clock.
+type DomainController struct {
+	Domain  string
+	Address string // the URL host, e.g. dc1.corp.example.com
+	Up      bool
+	Error   string
+	// LDAPSkew is DC time minus exporter time from rootDSE currentTime (one
+	// second resolution), corrected by half the round trip.
+	LDAPSkew     time.Duration
+	LDAPMeasured bool
+	NTPSkew      time.Duration
+	NTPMeasured  bool
+	NTPError     string
+}
+
+// ExpectedSPN is an SPN that must exist, and what the directory says of it.
+type ExpectedSPN struct {
+	Target string // SQL instance or service name
+	SPN    string
+	// ExpectedAccount is the account that must hold it (DOMAIN\sam), "" when unknown.
+	ExpectedAccount string
+	// Holders are the accounts that hold it (DOMAIN\sam), forest-wide.
+	Holders []string
+	// LookupError is set when the directory could not be asked.
+	LookupError string
+}
+
+// DuplicateSPNs is the forest-wide duplicate scan.
+type DuplicateSPNs struct {
+	Scanned bool
+	Error   string
+	// Total is the number of SPNs held by more than one account.
+	Total int
+	// Top lists up to the configured number of them, with their holders.
+	Top []DuplicateSPN
+	// AccountsScanned is how many accounts with SPNs were read.
+	AccountsScanned int
+}
+
+// DuplicateSPN is one SPN held by more than one account.
+type DuplicateSPN struct {
+	SPN      string
+	Accounts []string
+}
+
+// Account is a service account (or computer account acting for a service).
+type Account struct {
+	Name  string // DOMAIN\sam, the metric label
+	Kind  string // user | computer | managed | virtual | local | unknown
+	Found bool
+	DN    string
+	// LookupError is set when the directory could not be asked.
+	LookupError string
+
+	UserAccountControl   uint32
+	Disabled             bool
+	Locked               bool
+	TrustedForDelegation bool // unconstrained, UAC 0x80000
+	ProtocolTransition   bool // UAC 0x1000000 (TRUSTED_TO_AUTH_FOR_DELEGATION)
+	AllowedToDelegateTo  []string
+	// RBCDAllowed are accounts allowed to delegate TO this one
+	// (msDS-AllowedToActOnBehalfOfOtherIdentity, resolved from SIDs).
+	RBCDAllowed []string
+	RBCDRead    bool // false when the attribute could not be read
+	// SupportedEncTypes is msDS-SupportedEncryptionTypes (0 when unset).
+	SupportedEncTypes uint32
+	SPNs              []string
+}
+
+// DelegationPath is a front-end service account that must delegate to a
+// back-end's SPNs (a self-mapped linked server from A to B).
+type DelegationPath struct {
+	FromInstance  string
+	LinkedServer  string
+	ToTarget      string // configured instance or data source host
+	FromAccount   string
+	ToAccount     string
+	TargetSPNs    []string
+	Unconstrained bool
+	// ConstrainedListed: msDS-AllowedToDelegateTo of FromAccount lists one of TargetSPNs.
+	ConstrainedListed  bool
+	ProtocolTransition bool
+	// RBCD: ToAccount's msDS-AllowedToActOnBehalfOfOtherIdentity allows FromAccount.
+	RBCD bool
+	// Known is false when one of the accounts could not be read.
+	Known bool
+}
+
+// DelegatedPrincipal is a user or group whose identity must flow over a hop.
+type DelegatedPrincipal struct {
+	Name           string // DOMAIN\sam
+	Group          bool
+	Found          bool
+	LookupError    string
+	Sensitive      bool // "account is sensitive and cannot be delegated", UAC 0x100000
+	ProtectedUsers bool // member of Protected Users (directly or nested)
+	Disabled       bool
+	Locked         bool
+}
+
+// ---- KDC ----
+
+// TicketProbe is one service-ticket request the exporter made with its own credentials.
+type TicketProbe struct {
+	Target string
+	SPN    string
+	Realm  string
+	OK     bool
+	// ErrorCode is the KRB-ERROR code (7 principal unknown, 37 clock skew, …); 0 when none.
+	ErrorCode int32
+	ErrorName string
+	Error     string
+}
+
+// ---- DNS ----
+
+// HostDNS is the forward and reverse view of one host name.
+type HostDNS struct {
+	Host         string
+	Addresses    []string
+	ForwardError string
+	// PTR maps each address to the names its reverse lookup returned.
+	PTR          map[string][]string
+	ReverseError string
+	// ReverseMatches: every address's PTR names Host.
+	ReverseMatches bool
+}
