@@ -58,6 +58,17 @@ func Load(path string) (*Config, error) {
 
 // Parse is Load for data already read; name is used in error messages.
 func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, data, true)
+}
+
+// ParseStatic checks syntax and meaning without touching the file system or
+// the environment: files named in the configuration are not opened and
+// secrets are not resolved. For linting a file written for another machine.
+func ParseStatic(name string, data []byte) (*Config, error) {
+	return parse(name, data, false)
+}
+
+func parse(name string, data []byte, onThisMachine bool) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlError(name, nil, err)
@@ -72,10 +83,13 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, yamlError(name, &root, err)
 	}
 	cfg.applyDefaults()
-	v := validator{file: name, root: &root}
+	v := validator{file: name, root: &root, checkFiles: onThisMachine}
 	cfg.validate(&v)
 	if len(v.errs) > 0 {
 		return nil, v.errs
+	}
+	if !onThisMachine {
+		return cfg, nil
 	}
 	cfg.resolveSecrets(&v)
 	if len(v.errs) > 0 {
@@ -84,7 +98,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (?:column (\d+): )?(.*)$`)
 
 // yamlError turns yaml.v3's messages ("yaml: unmarshal errors:\n  line 3:
 // field foo not found in type config.Global") into our located errors.
@@ -102,9 +116,12 @@ func yamlError(file string, root *yaml.Node, err error) error {
 		e := &Error{File: file, Msg: l}
 		if m := yamlLine.FindStringSubmatch(l); m != nil {
 			e.Line, _ = strconv.Atoi(m[1])
-			e.Msg = m[2]
+			col, _ := strconv.Atoi(m[2])
+			e.Msg = m[3]
 			if root != nil {
-				e.Field = pathAtLine(root, e.Line)
+				e.Field = pathAt(root, e.Line, col)
+			} else {
+				e.Msg = "invalid YAML: " + e.Msg
 			}
 		}
 		e.Msg = strings.Replace(e.Msg, "not found in type config.", "is not a known field of ", 1)
@@ -186,9 +203,23 @@ func boolPtr(b bool) *bool { return &b }
 // validator collects errors and locates each by its field path in the YAML
 // tree, so that a semantic error still points at a line.
 type validator struct {
-	file string
-	root *yaml.Node
-	errs Errors
+	file       string
+	root       *yaml.Node
+	checkFiles bool
+	errs       Errors
+}
+
+// checkReadable reports a file named in the configuration that can't be read.
+func (v *validator) checkReadable(path, file string) {
+	if !v.checkFiles || file == "" {
+		return
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		v.errorf(path, "cannot be read: %v", err)
+		return
+	}
+	f.Close()
 }
 
 func (v *validator) errorf(path string, format string, args ...any) {
@@ -228,9 +259,11 @@ func lineOf(root *yaml.Node, path string) int {
 	return line
 }
 
-// pathAtLine names the field whose key or value starts on line, e.g.
-// "sql_instances[0].auth.password"; "" when none does.
-func pathAtLine(root *yaml.Node, line int) string {
+// pathAt names the field at a position, e.g. "sql_instances[0].auth.password":
+// the one whose value starts exactly at line:col when col is known (several
+// fields can share a line in flow style), else the first whose key is on
+// the line; "" when none is.
+func pathAt(root *yaml.Node, line, col int) string {
 	var walk func(n *yaml.Node, path string) string
 	walk = func(n *yaml.Node, path string) string {
 		switch n.Kind {
@@ -247,7 +280,10 @@ func pathAtLine(root *yaml.Node, line int) string {
 				if path != "" {
 					p = path + "." + k.Value
 				}
-				if k.Line == line {
+				if col > 0 && val.Line == line && val.Column == col {
+					return p
+				}
+				if col == 0 && k.Line == line {
 					return p
 				}
 				if found := walk(val, p); found != "" {
@@ -257,7 +293,7 @@ func pathAtLine(root *yaml.Node, line int) string {
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
 				p := fmt.Sprintf("%s[%d]", path, i)
-				if c.Kind == yaml.ScalarNode && c.Line == line {
+				if c.Line == line && (col == 0 || c.Column == col) && c.Kind == yaml.ScalarNode {
 					return p
 				}
 				if found := walk(c, p); found != "" {
@@ -326,11 +362,7 @@ func (c *Config) validate(v *validator) {
 		for j, u := range d.GlobalCatalogs {
 			validateLDAPURL(v, fmt.Sprintf("%s.global_catalogs[%d]", p, j), u)
 		}
-		if d.TLS.CAFile != "" {
-			if _, err := os.Stat(d.TLS.CAFile); err != nil {
-				v.errorf(p+".tls.ca_file", "cannot be read: %v", err)
-			}
-		}
+		v.checkReadable(p+".tls.ca_file", d.TLS.CAFile)
 		switch d.Bind.Method {
 		case "simple":
 			if d.Bind.Username == "" {
@@ -394,13 +426,9 @@ func (k *Kerberos) validate(v *validator, p string) {
 	if n != 1 {
 		v.errorf(p+".principal", "needs exactly one of keytab_file, ccache_file or password, got %d", n)
 	}
-	for _, f := range []struct{ field, path string }{{"keytab_file", k.KeytabFile}, {"ccache_file", k.CCacheFile}, {"krb5_config", k.Krb5Config}} {
-		if f.path != "" {
-			if _, err := os.Stat(f.path); err != nil {
-				v.errorf(p+"."+f.field, "cannot be read: %v", err)
-			}
-		}
-	}
+	v.checkReadable(p+".keytab_file", k.KeytabFile)
+	v.checkReadable(p+".ccache_file", k.CCacheFile)
+	v.checkReadable(p+".krb5_config", k.Krb5Config)
 }
 
 func (s *SQLInstance) validate(v *validator, p string, seen map[string]bool, c *Config) {
@@ -453,6 +481,9 @@ func (s *SQLInstance) validate(v *validator, p string, seen map[string]bool, c *
 	default:
 		v.errorf(ap+".method", "must be sql, ntlm, kerberos or windows, got %q", a.Method)
 	}
+	v.checkReadable(ap+".keytab_file", a.KeytabFile)
+	v.checkReadable(ap+".ccache_file", a.CCacheFile)
+	v.checkReadable(ap+".krb5_config", a.Krb5Config)
 	if a.NTLMFallback && a.Method != "kerberos" {
 		v.errorf(ap+".ntlm_fallback", "only applies to method kerberos")
 	}

@@ -40,7 +40,7 @@ func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 // typeError is how a custom unmarshaler reports a problem so that yaml.v3
 // keeps decoding and the other errors in the file are not lost.
 func typeError(n *yaml.Node, format string, args ...any) error {
-	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: ", n.Line) + fmt.Sprintf(format, args...)}}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: column %d: ", n.Line, n.Column) + fmt.Sprintf(format, args...)}}
 }
 
 // Secret is a password read from a file or an environment variable, never

@@ -1,0 +1,176 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestGoodFilesLoad(t *testing.T) {
+	t.Setenv("KERBEROS_EXPORTER_TEST_PASSWORD", "s3cret")
+	files, _ := filepath.Glob("testdata/good/*.yml")
+	if len(files) == 0 {
+		t.Fatal("no good test files")
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	data, err := os.ReadFile("../config.example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseStatic("config.example.yml", data)
+	if err != nil {
+		t.Fatalf("config.example.yml does not parse: %v", err)
+	}
+	if got := cfg.SQLInstances[0].Auth.Method; got != "kerberos" {
+		t.Errorf("example sql auth method = %q, want kerberos", got)
+	}
+	if len(cfg.Services) != 1 || len(cfg.DelegatedPrincipals.Users) != 2 {
+		t.Errorf("example lost services or delegated principals: %+v %+v", cfg.Services, cfg.DelegatedPrincipals)
+	}
+}
+
+// Every bad file must be refused with an error that names the file, the line
+// and the field, and says what is wrong.
+func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
+	t.Setenv("KERBEROS_EXPORTER_TEST_PASSWORD", "s3cret")
+	cases := map[string][]string{
+		"unknown-field.yml":             {"unknown-field.yml:2:", "global.colection_interval", "not a known field"},
+		"inline-secret.yml":             {"inline-secret.yml:6:", "domains[0].bind.password", "not written inline"},
+		"bad-duration.yml":              {"bad-duration.yml:2:", "global.collection_interval", "not a duration"},
+		"short-host.yml":                {"short-host.yml:3:", "sql_instances[0].host", "fully qualified"},
+		"bad-port.yml":                  {"bad-port.yml:4:", "sql_instances[0].port", "between 1 and 65535"},
+		"bad-auth-method.yml":           {"bad-auth-method.yml:5:", "sql_instances[0].auth.method", "kerbero"},
+		"duplicate-instance.yml":        {"duplicate-instance.yml:5:", "sql_instances[1].name", "listed twice"},
+		"missing-secret-env.yml":        {"missing-secret-env.yml:4:", "sql_instances[0].auth.password", "KERBEROS_EXPORTER_TEST_UNSET_VARIABLE is not set"},
+		"missing-secret-file.yml":       {"missing-secret-file.yml:4:", "sql_instances[0].auth.password", "cannot be read"},
+		"secret-both.yml":               {"secret-both.yml:4:", "exactly one of file or env"},
+		"bad-ldap-url.yml":              {"bad-ldap-url.yml:3:", "domains[0].domain_controllers[0]", "ldaps://"},
+		"skew-thresholds.yml":           {"skew-thresholds.yml:2:", "thresholds.clock_skew_warning", "below clock_skew_critical"},
+		"empty.yml":                     {"empty.yml", "empty"},
+		"nothing-to-watch.yml":          {"nothing-to-watch.yml", "nothing to watch"},
+		"ntlm-fallback-no-password.yml": {"ntlm-fallback-no-password.yml:7:", "sql_instances[0].auth.ntlm_fallback", "needs auth.password"},
+		"not-yaml.yml":                  {"not-yaml.yml:1:", "invalid YAML"},
+		"bad-label.yml":                 {"bad-label.yml:2:", "sql_instances[0].name", "letters, digits"},
+	}
+	files, _ := filepath.Glob("testdata/bad/*.yml")
+	if len(files) != len(cases) {
+		t.Errorf("%d bad files but %d cases: every bad file needs its expected error", len(files), len(cases))
+	}
+	for _, f := range files {
+		want, ok := cases[filepath.Base(f)]
+		if !ok {
+			t.Errorf("%s has no expected error", f)
+			continue
+		}
+		_, err := Load(f)
+		if err == nil {
+			t.Errorf("%s: loaded, want an error", f)
+			continue
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not contain %q", f, err, w)
+			}
+		}
+	}
+}
+
+// A file with several problems reports all of them, not only the first.
+func TestAllErrorsAreReported(t *testing.T) {
+	_, err := Parse("multi.yml", []byte("global:\n  colector_timeout: 5s\nsql_instances:\n  - name: a\n    host: a\n    port: 99999\n    auth: {method: sql, username: u, password: x}\n"))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, w := range []string{"multi.yml:2: global.colector_timeout", "multi.yml:7: sql_instances[0].auth.password"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	t.Setenv("KERBEROS_EXPORTER_TEST_PASSWORD", "TopSecretValue")
+	cfg, err := Load("testdata/good/minimal-domain.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := cfg.Domains[0].Bind.Password
+	if pw.Value() != "TopSecretValue" {
+		t.Fatalf("secret not resolved: %q", pw.Value())
+	}
+	for _, s := range []string{pw.String(), strings.TrimSpace(sprintf("%v %+v %s", pw, cfg.Domains[0].Bind, pw))} {
+		if strings.Contains(s, "TopSecretValue") {
+			t.Errorf("secret leaked in %q", s)
+		}
+	}
+}
+
+func TestSecretFromFileTrimsNewline(t *testing.T) {
+	cfg, err := Load("testdata/good/minimal-sql.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.SQLInstances[0].Auth.Password.Value(); got != "Passw0rd!Sql1" {
+		t.Errorf("secret = %q", got)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Setenv("KERBEROS_EXPORTER_TEST_PASSWORD", "x")
+	cfg, err := Load("testdata/good/minimal-domain.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Global.CollectionInterval.Duration() != time.Minute || cfg.Global.CollectorTimeout.Duration() != 30*time.Second {
+		t.Errorf("interval/timeout defaults: %s %s", cfg.Global.CollectionInterval, cfg.Global.CollectorTimeout)
+	}
+	if cfg.Domains[0].BaseDN != "DC=corp,DC=test" {
+		t.Errorf("base dn = %q", cfg.Domains[0].BaseDN)
+	}
+	if cfg.Thresholds.ClockSkewWarning.Duration() != 60*time.Second || cfg.Thresholds.ClockSkewCritical.Duration() != 240*time.Second {
+		t.Errorf("skew thresholds: %s %s", cfg.Thresholds.ClockSkewWarning, cfg.Thresholds.ClockSkewCritical)
+	}
+}
+
+// FuzzParse: the loader must never panic, and whatever it accepts must
+// satisfy the invariants the rest of the exporter relies on.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*/*.yml")
+	files = append(files, "../config.example.yml")
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseStatic("fuzz.yml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if cfg.Global.CollectionInterval <= 0 || cfg.Global.CollectorTimeout > cfg.Global.CollectionInterval {
+			t.Fatalf("accepted bad timing: %+v", cfg.Global)
+		}
+		seen := map[string]bool{}
+		for _, s := range cfg.SQLInstances {
+			if s.Name == "" || seen[s.Name] || s.Port < 0 || s.Port > 65535 {
+				t.Fatalf("accepted bad instance: %+v", s)
+			}
+			seen[s.Name] = true
+		}
+	})
+}
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
