@@ -1,0 +1,32 @@
+# kerberos_exporter: build, test and demo targets.
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: build test unit-test demo demo-stop lint bench
+
+build:
+	$(GO) build -o kerberos_exporter ./cmd/kerberos_exporter
+
+# Every test: installs Debian packages it needs (as root), starts the Samba
+# AD test world, then runs unit, integration, alert, dashboard and browser tests.
+test:
+	bash testenv/install-deps.sh
+	bash testenv/samba/world.sh up
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 60m ./...
+
+# Fast loop without the test world or external programs.
+unit-test:
+	$(GO) test -short -count=1 ./...
+
+# The whole thing on its embedded default: the test world (Samba AD DC + SQL
+# Server stand-ins) and the exporter on :19088.
+demo: build
+	bash testenv/install-deps.sh
+	bash testenv/demo.sh
+
+demo-stop:
+	bash testenv/demo.sh stop
+
+bench:
+	bash bench/run.sh
