@@ -1,0 +1,108 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/dnscheck"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+)
+
+func init() {
+	register("dns", PhaseDiscover, true, func() Collector { return dnsCollector{} })
+}
+
+// dnsLookupsInFlight bounds concurrent host checks, so that a long host list
+// does not flood the DNS servers.
+const dnsLookupsInFlight = 8
+
+var (
+	dnsForwardOKDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "dns", "forward_ok"),
+		"Whether the host name resolves to at least one address (1) or not (0).",
+		[]string{"host"}, nil)
+	dnsAddressesDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "dns", "addresses"),
+		"Number of addresses the host name resolves to.",
+		[]string{"host"}, nil)
+	dnsReverseOKDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "dns", "reverse_ok"),
+		"Whether every address of the host has PTR records naming only the host (1) or not (0); absent when the name does not resolve.",
+		[]string{"host"}, nil)
+)
+
+// dnsCollector looks up every SQL host, AG listener and service host
+// forwards and backwards: clients that canonicalise names build the SPN
+// from the PTR answer.
+type dnsCollector struct{}
+
+func (dnsCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
+	hosts := dnsHosts(env.Config)
+	if len(hosts) == 0 {
+		return nil
+	}
+	resolver := dnscheck.New(env.Config.DNS.Servers, env.Config.DNS.Timeout.Duration())
+	results := make([]facts.HostDNS, len(hosts))
+	sem := make(chan struct{}, dnsLookupsInFlight)
+	var wg sync.WaitGroup
+	for i, host := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+				results[i] = resolver.Check(ctx, host)
+			case <-ctx.Done():
+				results[i] = facts.HostDNS{Host: host, ForwardError: fmt.Sprintf("forward lookup of %s not started: %v", host, ctx.Err())}
+			}
+		}()
+	}
+	wg.Wait()
+	snap.DNS = results
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("dns lookups of %d hosts did not all finish: %w", len(hosts), err)
+	}
+	return nil
+}
+
+// dnsHosts lists the configured host names to check, each once
+// (case-insensitively), in configuration order.
+func dnsHosts(cfg *config.Config) []string {
+	var hosts []string
+	seen := map[string]bool{}
+	add := func(h string) {
+		key := strings.ToLower(strings.TrimSuffix(h, "."))
+		if key == "" || seen[key] {
+			return
+		}
+		seen[key] = true
+		hosts = append(hosts, h)
+	}
+	for _, inst := range cfg.SQLInstances {
+		add(inst.Host)
+		add(inst.AGListener)
+	}
+	for _, svc := range cfg.Services {
+		for _, h := range svc.Hosts {
+			add(h)
+		}
+	}
+	return hosts
+}
+
+func (dnsCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
+	for _, h := range snap.DNS {
+		resolved := len(h.Addresses) > 0
+		ch <- prometheus.MustNewConstMetric(dnsForwardOKDesc, prometheus.GaugeValue, boolFloat(resolved), h.Host)
+		ch <- prometheus.MustNewConstMetric(dnsAddressesDesc, prometheus.GaugeValue, float64(len(h.Addresses)), h.Host)
+		if resolved {
+			ch <- prometheus.MustNewConstMetric(dnsReverseOKDesc, prometheus.GaugeValue, boolFloat(h.ReverseMatches), h.Host)
+		}
+	}
+}

@@ -1,0 +1,185 @@
+// Package dnscheck looks a host name up forwards and backwards, the way a
+// Kerberos client that canonicalises names would see it: a PTR record that
+// names another host makes such a client ask for a ticket to the wrong SPN.
+package dnscheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+)
+
+// Resolver asks the configured DNS servers, in order, or the system resolver
+// when none are configured.
+type Resolver struct {
+	// upstreams holds one resolver per configured server, in order; a
+	// single system resolver when none are configured.
+	upstreams []upstream
+	// timeout bounds one query to one server.
+	timeout time.Duration
+}
+
+type upstream struct {
+	server string // host:port, "" for the system resolver
+	r      *net.Resolver
+}
+
+// New makes a resolver for servers (host:port each; empty means the system
+// resolver). timeout bounds each query to each server.
+//
+// Fallback happens per query rather than inside the Dial func: a UDP "dial"
+// to a dead server succeeds, and the failure only shows when the answer
+// does not come, so the next server is asked when the query to the previous
+// one failed for any reason other than an authoritative "no such name".
+func New(servers []string, timeout time.Duration) *Resolver {
+	if len(servers) == 0 {
+		return &Resolver{upstreams: []upstream{{r: &net.Resolver{PreferGo: true}}}, timeout: timeout}
+	}
+	res := &Resolver{timeout: timeout}
+	for _, s := range servers {
+		res.upstreams = append(res.upstreams, upstream{server: s, r: &net.Resolver{PreferGo: true, Dial: dialTo(s)}})
+	}
+	return res
+}
+
+// dialTo sends every query of a resolver to server, whatever name server
+// the system configuration names.
+func dialTo(server string) func(ctx context.Context, network, _ string) (net.Conn, error) {
+	return func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, server)
+	}
+}
+
+// Check looks host up forwards (A and AAAA) and every address it resolves
+// to backwards (PTR).
+func (r *Resolver) Check(ctx context.Context, host string) facts.HostDNS {
+	out := facts.HostDNS{Host: host}
+	addrs, err := r.lookupIP(ctx, host)
+	if err != nil {
+		out.ForwardError = err.Error()
+		return out
+	}
+	out.Addresses = addrs
+	out.PTR = map[string][]string{}
+	var reverseErrs []string
+	for _, a := range addrs {
+		names, err := r.lookupAddr(ctx, a)
+		if err != nil {
+			reverseErrs = append(reverseErrs, err.Error())
+			continue
+		}
+		out.PTR[a] = names
+	}
+	out.ReverseError = strings.Join(reverseErrs, "; ")
+	out.ReverseMatches = ReverseMatches(host, addrs, out.PTR)
+	return out
+}
+
+// ReverseMatches says whether every address has PTR records and all of
+// them name host. An address whose PTR also names another host counts as a
+// mismatch: a canonicalising client may pick either name.
+func ReverseMatches(host string, addrs []string, ptr map[string][]string) bool {
+	if len(addrs) == 0 {
+		return false
+	}
+	for _, a := range addrs {
+		names := ptr[a]
+		if len(names) == 0 {
+			return false
+		}
+		for _, n := range names {
+			if !SameName(host, n) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// SameName compares DNS names case-insensitively, ignoring a trailing dot.
+func SameName(a, b string) bool {
+	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+}
+
+func (r *Resolver) lookupIP(ctx context.Context, host string) ([]string, error) {
+	// A rooted name keeps the resolver's search list out of it: a missing
+	// host must not resolve through some search domain's wildcard.
+	rooted := strings.TrimSuffix(host, ".") + "."
+	var ips []net.IP
+	err := r.each(ctx, func(ctx context.Context, res *net.Resolver) error {
+		var err error
+		ips, err = res.LookupIP(ctx, "ip", rooted)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("forward lookup of %s: %w", host, err)
+	}
+	addrs := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		addrs = append(addrs, ip.String())
+	}
+	sort.Strings(addrs)
+	return addrs, nil
+}
+
+func (r *Resolver) lookupAddr(ctx context.Context, addr string) ([]string, error) {
+	var names []string
+	err := r.each(ctx, func(ctx context.Context, res *net.Resolver) error {
+		var err error
+		names, err = res.LookupAddr(ctx, addr)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reverse lookup of %s: %w", addr, err)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// each runs query against the servers in order until one answers, or says
+// authoritatively that the name does not exist. The error names every
+// server that failed.
+func (r *Resolver) each(ctx context.Context, query func(context.Context, *net.Resolver) error) error {
+	var failures []string
+	for _, u := range r.upstreams {
+		qctx, cancel := context.WithTimeout(ctx, r.timeout)
+		err := query(qctx, u.r)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		failures = append(failures, describe(u.server, err))
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) && dnsErr.IsNotFound || ctx.Err() != nil {
+			break
+		}
+	}
+	return errors.New(strings.Join(failures, "; "))
+}
+
+// describe names the server that failed: the resolver's own message names
+// the system's name server even when the Dial func sent the query elsewhere.
+func describe(server string, err error) string {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		msg := dnsErr.Err
+		if dnsErr.IsTimeout {
+			msg = "timed out"
+		}
+		if server == "" {
+			server = "system resolver"
+		}
+		return server + ": " + msg
+	}
+	if server == "" {
+		return err.Error()
+	}
+	return server + ": " + err.Error()
+}
