@@ -64,8 +64,12 @@ type SQLInstance struct {
 	// UsedNTLMFallback is true when the Kerberos login could not get a ticket
 	// and the exporter logged in with NTLM, as a Windows client would.
 	UsedNTLMFallback bool
-	// KerberosError is the ticket error that caused the fallback.
-	KerberosError string
+	// KerberosError is the ticket error that caused the fallback, and
+	// KerberosErrorCode the KDC's KRB-ERROR code in it (0 when none).
+	KerberosError     string
+	KerberosErrorCode int32
+	// ExpectKerberos is the configuration's expectation for this instance.
+	ExpectKerberos bool
 
 	// Local is true when the exporter runs on the SQL host itself: local
 	// connections are always NTLM, so the auth-scheme measurement is void.
@@ -90,6 +94,8 @@ type SQLInstance struct {
 	NTLMClients []NTLMClient
 	// PermissionErrors lists queries that failed for lack of a grant.
 	PermissionErrors []string
+	// QueryErrors lists queries that failed for another reason ("query: error").
+	QueryErrors []string
 }
 
 // ServiceAccount is one row of sys.dm_server_services.
@@ -116,7 +122,9 @@ type LinkedServers struct {
 	Instance string
 	Readable bool
 	Error    string
-	Servers  []LinkedServer
+	// PermissionDenied: the linked-server catalog could not be read for lack of a grant.
+	PermissionDenied bool
+	Servers          []LinkedServer
 }
 
 // LinkedServer is one linked server, its login mappings and, when tested,
@@ -143,6 +151,7 @@ type LinkedServer struct {
 
 	HopTested     bool
 	HopOK         bool
+	HopError      string
 	HopAuthScheme string
 	HopTransport  string
 	// HopClockSkew is the linked server's clock minus this instance's clock.
@@ -154,9 +163,11 @@ type ErrorLog struct {
 	Instance string
 	// Readable is false when the exporter lacks permission: then registration
 	// is unknown, never "failed".
-	Readable      bool
-	Error         string
-	Registrations []SPNRegistration
+	Readable bool
+	Error    string
+	// PermissionDenied: Readable is false for lack of a grant (not another error).
+	PermissionDenied bool
+	Registrations    []SPNRegistration
 }
 
 // SPNRegistration is a 26059 (registered) or 26067 (could not register) line.
