@@ -161,7 +161,8 @@ func ParseSIDString(str string) (SID, error) {
 			return bad(`must start with "S-1-"`)
 		}
 	}
-	parts := strings.Split(rest, "-")
+	// One part more than allowed is enough to detect too many.
+	parts := strings.SplitN(rest, "-", MaxSubAuthorities+2)
 	if len(parts)-1 > MaxSubAuthorities {
 		return bad("more than 15 sub-authorities")
 	}

@@ -50,10 +50,10 @@ type Instance struct {
 func ExpectedSQLSPNs(in Instance) []string {
 	var out []string
 	seen := make(map[string]bool)
-	add := func(spn string) {
-		if k := Key(spn); !seen[k] {
+	add := func(name string) {
+		if k := Key(name); !seen[k] {
 			seen[k] = true
-			out = append(out, spn)
+			out = append(out, name)
 		}
 	}
 	named := !isDefaultInstance(in.InstanceName)
@@ -125,19 +125,19 @@ func Parse(s string) (SPN, error) {
 	if len(parts) < 2 || len(parts) > 3 {
 		return fail("want serviceclass/host[:port][/servicename]")
 	}
-	var spn SPN
-	spn.ServiceClass = parts[0]
-	if spn.ServiceClass == "" {
+	var out SPN
+	out.ServiceClass = parts[0]
+	if out.ServiceClass == "" {
 		return fail("empty service class")
 	}
-	if strings.Contains(spn.ServiceClass, ":") {
+	if strings.Contains(out.ServiceClass, ":") {
 		return fail("service class contains ':'")
 	}
 	host, suffix, hasSuffix := strings.Cut(parts[1], ":")
 	if host == "" {
 		return fail("empty host")
 	}
-	spn.Host = host
+	out.Host = host
 	if hasSuffix {
 		switch {
 		case suffix == "":
@@ -149,18 +149,18 @@ func Parse(s string) (SPN, error) {
 			if err != nil || port < 1 || port > 65535 {
 				return fail("port " + suffix + " out of range 1-65535")
 			}
-			spn.Port = port
+			out.Port = port
 		default:
-			spn.InstanceName = suffix
+			out.InstanceName = suffix
 		}
 	}
 	if len(parts) == 3 {
 		if parts[2] == "" {
 			return fail("empty service name after the second '/'")
 		}
-		spn.ServiceName = parts[2]
+		out.ServiceName = parts[2]
 	}
-	return spn, nil
+	return out, nil
 }
 
 func isDigits(s string) bool {
@@ -197,8 +197,8 @@ func (s SPN) String() string {
 // detection: AD compares servicePrincipalName values ignoring case, so
 // "MSSQLSvc/SQL01.example.com:1433" and "mssqlsvc/sql01.EXAMPLE.com:1433"
 // are the same SPN (and registering both on different accounts is a duplicate).
-func Key(spn string) string {
-	return strings.ToLower(strings.TrimSpace(spn))
+func Key(name string) string {
+	return strings.ToLower(strings.TrimSpace(name))
 }
 
 // Equal reports whether two SPNs are the same to AD.

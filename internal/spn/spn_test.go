@@ -168,13 +168,13 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		spn, err := Parse(s)
+		parsed, err := Parse(s)
 		if err != nil {
 			return
 		}
-		again, err := Parse(spn.String())
-		if err != nil || again != spn {
-			t.Fatalf("%q -> %+v -> %q -> %+v, %v", s, spn, spn.String(), again, err)
+		again, err := Parse(parsed.String())
+		if err != nil || again != parsed {
+			t.Fatalf("%q -> %+v -> %q -> %+v, %v", s, parsed, parsed.String(), again, err)
 		}
 	})
 }

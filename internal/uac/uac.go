@@ -38,8 +38,8 @@ const (
 	UseDESKeyOnly      Flags = 0x00200000
 	DontRequirePreauth Flags = 0x00400000
 	PasswordExpired    Flags = 0x00800000 // computed, like Lockout
-	// TrustedToAuthForDelegation is constrained delegation with protocol
-	// transition (S4U2Self to any user, "use any authentication protocol").
+	// TrustedToAuthForDelegation is protocol transition ("use any
+	// authentication protocol" for constrained delegation).
 	TrustedToAuthForDelegation Flags = 0x01000000
 	NoAuthDataRequired         Flags = 0x02000000
 	PartialSecretsAccount      Flags = 0x04000000 // read-only domain controller
@@ -91,8 +91,9 @@ func (f Flags) Disabled() bool { return f&AccountDisable != 0 }
 // this account receive forwardable TGTs of their clients.
 func (f Flags) TrustedForDelegation() bool { return f&TrustedForDelegation != 0 }
 
-// TrustedToAuthForDelegation reports protocol transition: the account may
-// obtain tickets for users who did not authenticate to it with Kerberos.
+// TrustedToAuthForDelegation reports protocol transition: the KDC makes the
+// account's S4U2Self tickets forwardable, so its constrained delegation also
+// works for users who did not authenticate to it with Kerberos.
 func (f Flags) TrustedToAuthForDelegation() bool { return f&TrustedToAuthForDelegation != 0 }
 
 // NotDelegated reports that the account is marked sensitive: no service may
