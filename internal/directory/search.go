@@ -1,0 +1,164 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// pageSize is how many entries the server sends per page of a subtree
+// search; AD's default MaxPageSize is 1000.
+const pageSize = 500
+
+// forEach streams the entries of a subtree search to fn, page by page, so
+// that a forest-wide scan holds one page at a time, never the directory.
+// Referrals and continuation references are not followed. fn's error stops
+// the search and is returned as is.
+func (c *Conn) forEach(ctx context.Context, base, filter string, attrs []string, controls []ldap.Control, fn func(*ldap.Entry) error) error {
+	paging := ldap.NewControlPaging(pageSize)
+	for {
+		req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, c.searchTimeLimit(), false,
+			filter, attrs, append(append([]ldap.Control(nil), controls...), paging))
+		cookie, err := c.page(ctx, req, fn)
+		if err != nil {
+			return err
+		}
+		if len(cookie) == 0 {
+			return nil
+		}
+		paging.SetCookie(cookie)
+	}
+}
+
+// page runs one page of a search and returns the cookie for the next.
+func (c *Conn) page(ctx context.Context, req *ldap.SearchRequest, fn func(*ldap.Entry) error) ([]byte, error) {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resp := c.ldap.SearchAsync(pctx, req, 64)
+	var cookie []byte
+	for resp.Next() {
+		if e := resp.Entry(); e != nil {
+			if err := fn(e); err != nil {
+				cancel()
+				for resp.Next() { // let the search goroutine finish
+				}
+				return nil, err
+			}
+			continue
+		}
+		if p, ok := ldap.FindControl(resp.Controls(), ldap.ControlTypePaging).(*ldap.ControlPaging); ok {
+			cookie = p.Cookie
+		}
+	}
+	if err := resp.Err(); err != nil {
+		return nil, c.searchError(ctx, req, err)
+	}
+	// SearchAsync reports cancellation as a clean end: do not take a cut-off
+	// result for a complete one.
+	if err := ctx.Err(); err != nil {
+		return nil, c.searchError(ctx, req, err)
+	}
+	return cookie, nil
+}
+
+// base reads one object (scope base). It returns nil, nil when the object
+// does not exist or the filter does not match it.
+func (c *Conn) base(ctx context.Context, dn, filter string, attrs []string, controls ...ldap.Control) (*ldap.Entry, error) {
+	req := ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, c.searchTimeLimit(), false,
+		filter, attrs, controls)
+	var found *ldap.Entry
+	_, err := c.page(ctx, req, func(e *ldap.Entry) error {
+		found = e
+		return nil
+	})
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return nil, nil
+	}
+	return found, err
+}
+
+func (c *Conn) searchError(ctx context.Context, req *ldap.SearchRequest, err error) error {
+	base := req.BaseDN
+	if base == "" {
+		base = "(forest root)"
+	}
+	return fmt.Errorf("%s: search %s under %s: %w", c.url, req.Filter, base, contextError(ctx, err))
+}
+
+// rootDSE is what the server says about itself.
+type rootDSE struct {
+	dnsHostName          string
+	configurationContext string
+	rootDomainContext    string // the forest root domain's partition: names the forest
+}
+
+func (c *Conn) rootDSE(ctx context.Context) (*rootDSE, error) {
+	c.mu.Lock()
+	r := c.root
+	c.mu.Unlock()
+	if r != nil {
+		return r, nil
+	}
+	e, err := c.base(ctx, "", "(objectClass=*)", []string{"dnsHostName", "configurationNamingContext", "rootDomainNamingContext"})
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, fmt.Errorf("%s: the rootDSE is empty", c.url)
+	}
+	r = &rootDSE{
+		dnsHostName:          e.GetAttributeValue("dnsHostName"),
+		configurationContext: e.GetAttributeValue("configurationNamingContext"),
+		rootDomainContext:    e.GetAttributeValue("rootDomainNamingContext"),
+	}
+	c.mu.Lock()
+	c.root = r
+	c.mu.Unlock()
+	return r, nil
+}
+
+// ScanScope names what a subtree search of this connection covers: the
+// forest (on a Global Catalog, named by its root domain) or one domain
+// partition. Two connections with the same scope see the same accounts.
+func (c *Conn) ScanScope(ctx context.Context) (string, error) {
+	if !c.global {
+		return "domain " + c.baseDN, nil
+	}
+	root, err := c.rootDSE(ctx)
+	if err != nil {
+		return "", err
+	}
+	return "forest " + root.rootDomainContext, nil
+}
+
+// RootDSETime reads the DC's clock from the rootDSE's currentTime, and the
+// round trip it took. currentTime has a resolution of one second.
+func (c *Conn) RootDSETime(ctx context.Context) (time.Time, time.Duration, error) {
+	start := time.Now()
+	e, err := c.base(ctx, "", "(objectClass=*)", []string{"currentTime"})
+	rtt := time.Since(start)
+	if err != nil {
+		return time.Time{}, rtt, err
+	}
+	if e == nil || e.GetAttributeValue("currentTime") == "" {
+		return time.Time{}, rtt, fmt.Errorf("%s: the rootDSE has no currentTime", c.url)
+	}
+	t, err := parseGeneralizedTime(e.GetAttributeValue("currentTime"))
+	if err != nil {
+		return time.Time{}, rtt, fmt.Errorf("%s: rootDSE currentTime: %w", c.url, err)
+	}
+	return t, rtt, nil
+}
+
+// parseGeneralizedTime reads AD's GeneralizedTime, "20241122035400.0Z".
+func parseGeneralizedTime(s string) (time.Time, error) {
+	for _, layout := range []string{"20060102150405.0Z0700", "20060102150405Z0700"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errors.New(s + " is not a GeneralizedTime")
+}
