@@ -1,0 +1,240 @@
+// Package kdc is the exporter's own Kerberos client: it asks the KDC for
+// service tickets with the identity of the configuration's kerberos
+// section, to see whether a client could get a ticket for an SPN, and if
+// not, which KRB-ERROR the KDC answered.
+//
+// gokrb5 has no context support and keeps tickets in its client. A Session
+// therefore lives for one collection cycle: it logs in once, serves every
+// probe of the cycle from that TGT, and is thrown away with its tickets, so
+// a removed SPN fails at the next cycle instead of being served from cache.
+package kdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/jcmturner/gokrb5/v8/client"
+	krb5config "github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/credentials"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/krberr"
+)
+
+// DefaultKrb5Config is read when the configuration names no krb5.conf and
+// KRB5_CONFIG is not set, as MIT Kerberos does.
+const DefaultKrb5Config = "/etc/krb5.conf"
+
+// Result is the outcome of one service-ticket request.
+type Result struct {
+	SPN string
+	// Realm is the realm whose KDC was asked.
+	Realm string
+	OK    bool
+	// ErrorCode is the KRB-ERROR code the KDC answered (7 principal
+	// unknown, 37 clock skew, ...); 0 on success and when the failure was
+	// not a KRB-ERROR (network, timeout, configuration).
+	ErrorCode int32
+	// ErrorName is the code's name, e.g. KDC_ERR_S_PRINCIPAL_UNKNOWN.
+	ErrorName string
+	// Err says what failed; nil on success.
+	Err error
+}
+
+// NewClient builds a gokrb5 client, not yet logged in, from the kerberos
+// section: principal user@REALM (or user and realm), krb5_config, and one
+// of keytab_file, ccache_file or password. Service tickets found in a
+// credential cache are dropped, so that only the KDC answers for SPNs.
+func NewClient(k *config.Kerberos) (*client.Client, error) {
+	if k.Principal == "" {
+		return nil, errors.New("kerberos: no principal configured")
+	}
+	user, realm := splitPrincipal(k.Principal, k.Realm)
+	if realm == "" {
+		return nil, fmt.Errorf("kerberos: principal %q has no realm and kerberos.realm is empty", k.Principal)
+	}
+	krb5Path := krb5ConfigPath(k.Krb5Config)
+	conf, err := krb5config.Load(krb5Path)
+	// gokrb5 returns a usable configuration with UnsupportedDirective for
+	// settings it ignores.
+	if unsupported := (krb5config.UnsupportedDirective{}); err != nil && !errors.As(err, &unsupported) {
+		return nil, fmt.Errorf("kerberos: loading krb5 configuration %s: %w", krb5Path, err)
+	}
+	// Tickets are asked for in a realm the client does not name, so it must
+	// know the client realm even if krb5.conf has no default_realm.
+	if conf.LibDefaults.DefaultRealm == "" {
+		conf.LibDefaults.DefaultRealm = realm
+	}
+	// PA-FX-FAST is not understood by every KDC and adds nothing here.
+	disableFAST := client.DisablePAFXFAST(true)
+	switch {
+	case k.KeytabFile != "":
+		kt, err := keytab.Load(k.KeytabFile)
+		if err != nil {
+			return nil, fmt.Errorf("kerberos: loading keytab %s: %w", k.KeytabFile, err)
+		}
+		return client.NewWithKeytab(user, realm, kt, conf, disableFAST), nil
+	case k.CCacheFile != "":
+		cc, err := credentials.LoadCCache(k.CCacheFile)
+		if err != nil {
+			return nil, fmt.Errorf("kerberos: loading credential cache %s: %w", k.CCacheFile, err)
+		}
+		cc.Credentials = onlyTGTs(cc.Credentials)
+		cl, err := client.NewFromCCache(cc, conf, disableFAST)
+		if err != nil {
+			return nil, fmt.Errorf("kerberos: credential cache %s: %w", k.CCacheFile, err)
+		}
+		return cl, nil
+	case k.Password != nil:
+		return client.NewWithPassword(user, realm, k.Password.Value(), conf, disableFAST), nil
+	}
+	return nil, errors.New("kerberos: principal needs keytab_file, ccache_file or password")
+}
+
+// splitPrincipal splits user@REALM; without @REALM the realm is defaultRealm.
+func splitPrincipal(principal, defaultRealm string) (user, realm string) {
+	if i := strings.LastIndex(principal, "@"); i >= 0 {
+		return principal[:i], principal[i+1:]
+	}
+	return principal, defaultRealm
+}
+
+func krb5ConfigPath(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if env := os.Getenv("KRB5_CONFIG"); env != "" {
+		return env
+	}
+	return DefaultKrb5Config
+}
+
+// onlyTGTs keeps the ticket-granting tickets of a credential cache.
+func onlyTGTs(creds []*credentials.Credential) []*credentials.Credential {
+	var out []*credentials.Credential
+	for _, c := range creds {
+		if names := c.Server.PrincipalName.NameString; len(names) > 0 && names[0] == "krbtgt" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Session is one cycle's Kerberos client. One goroutine owns the gokrb5
+// client and runs its blocking calls one at a time, so that a KDC that
+// hangs holds at most one call per session; that call ends at gokrb5's own
+// network deadlines (5 s per KDC and transport) even when nobody waits for
+// it any more.
+type Session struct {
+	requests  chan request
+	quit      chan struct{}
+	closeOnce sync.Once
+}
+
+type request struct {
+	spn   string
+	reply chan Result // buffered: the worker never blocks on a caller that gave up
+}
+
+// Open builds the client for one cycle and starts its worker. It does not
+// contact the KDC: the first Probe logs in.
+func Open(k *config.Kerberos) (*Session, error) {
+	cl, err := NewClient(k)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{requests: make(chan request), quit: make(chan struct{})}
+	go s.serve(cl)
+	return s, nil
+}
+
+// serve runs the session's requests until Close. Logging in once and
+// remembering a failed login keeps one cycle at one AS exchange.
+func (s *Session) serve(cl *client.Client) {
+	// Destroy stops gokrb5's TGT auto-renewal goroutine, which would
+	// otherwise outlive the session by hours.
+	defer cl.Destroy()
+	var loginErr error
+	loggedIn := false
+	for {
+		select {
+		case <-s.quit:
+			return
+		case req := <-s.requests:
+			if !loggedIn {
+				loginErr = cl.Login()
+				loggedIn = true
+				if loginErr != nil {
+					loginErr = fmt.Errorf("login as %s@%s: %w", cl.Credentials.UserName(), cl.Credentials.Realm(), loginErr)
+				}
+			}
+			req.reply <- probe(cl, req.spn, loginErr)
+		}
+	}
+}
+
+func probe(cl *client.Client, spn string, loginErr error) Result {
+	res := Result{SPN: spn, Realm: spnRealm(cl, spn)}
+	err := loginErr
+	if err == nil {
+		_, _, err = cl.GetServiceTicket(spn)
+		if err != nil {
+			err = fmt.Errorf("service ticket for %s: %w", spn, err)
+		}
+	}
+	if err != nil {
+		return failed(res, err)
+	}
+	res.OK = true
+	return res
+}
+
+// spnRealm is the realm gokrb5 asks for spn: the domain_realm mapping of
+// its last component, else the client's realm.
+func spnRealm(cl *client.Client, spn string) string {
+	parts := strings.Split(spn, "/")
+	if r := cl.Config.ResolveRealm(parts[len(parts)-1]); r != "" {
+		return r
+	}
+	return cl.Credentials.Realm()
+}
+
+func failed(res Result, err error) Result {
+	res.Err = err
+	if code, ok := krberr.Code(err); ok {
+		res.ErrorCode = code
+		res.ErrorName = krberr.Name(code)
+	}
+	return res
+}
+
+// Probe asks the KDC for a service ticket for spn, logging in first if this
+// is the session's first probe. It returns when the answer comes or ctx
+// ends, whichever is first.
+func (s *Session) Probe(ctx context.Context, spn string) Result {
+	req := request{spn: spn, reply: make(chan Result, 1)}
+	select {
+	case s.requests <- req:
+	case <-ctx.Done():
+		return Result{SPN: spn, Err: fmt.Errorf("service ticket for %s: not asked: %w", spn, context.Cause(ctx))}
+	case <-s.quit:
+		return Result{SPN: spn, Err: fmt.Errorf("service ticket for %s: kerberos session closed", spn)}
+	}
+	select {
+	case res := <-req.reply:
+		return res
+	case <-ctx.Done():
+		return Result{SPN: spn, Err: fmt.Errorf("service ticket for %s: no answer from the KDC: %w", spn, context.Cause(ctx))}
+	}
+}
+
+// Close ends the session: its worker exits, and drops its tickets, as soon
+// as the call in flight, if any, returns. Probes after Close fail.
+func (s *Session) Close() {
+	s.closeOnce.Do(func() { close(s.quit) })
+}
