@@ -5,6 +5,9 @@
 package diagnosis
 
 import (
+	"sort"
+	"strings"
+
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 )
@@ -18,22 +21,98 @@ const (
 	Info     Severity = "info"
 )
 
-// Finding is one thing that is wrong, who it is about, and how to fix it.
-type Finding struct {
-	Check    string   // rule name, e.g. "spn_missing"
-	Severity Severity //
-	Target   string   // instance, "instance/linked server", account or SPN
-	Instance string   // SQL instance it belongs to, "" for fleet-wide
-	Summary  string   // one line
-	Detail   string   // plain explanation: what happens because of it
-	Fix      string   // what to do, in words
-	// Script holds reviewable commands (PowerShell/cmd) that would fix it;
-	// the exporter never runs them.
-	Script []string
+// Rank orders severities, most severe first.
+func (s Severity) Rank() int {
+	switch s {
+	case Critical:
+		return 0
+	case Warning:
+		return 1
+	default:
+		return 2
+	}
 }
 
-// Evaluate runs every rule on the snapshot. The result is sorted and has at
-// most one finding per (check, target).
+// Finding is one thing that is wrong, who it is about, and how to fix it.
+type Finding struct {
+	Check    string   `json:"check"`    // rule name, e.g. "spn_missing"
+	Severity Severity `json:"severity"` //
+	Target   string   `json:"target"`   // instance, "instance/linked server", account or SPN
+	Instance string   `json:"instance"` // SQL instance (or service) it belongs to, "" for fleet-wide
+	Summary  string   `json:"summary"`  // one line
+	Detail   string   `json:"detail"`   // plain explanation: what happens because of it
+	Fix      string   `json:"fix"`      // what to do, in words
+	// Script holds reviewable commands (PowerShell/cmd) that would fix it;
+	// the exporter never runs them.
+	Script []string `json:"script,omitempty"`
+}
+
+// rules run in this order; each reads only the facts and the configuration.
+var rules = []func(*input) []Finding{
+	spnFindings,
+	registrationFindings,
+	delegationFindings,
+	userFindings,
+	accountFindings,
+	localAccountFindings,
+	sqlFindings,
+	linkedServerFindings,
+	clockFindings,
+	kdcFindings,
+	dnsFindings,
+	dcFindings,
+}
+
+// Evaluate runs every rule on the snapshot. The result is sorted (most
+// severe first, then by check and target) and has at most one finding per
+// (check, target), as the kerberos_finding metric requires.
 func Evaluate(cfg *config.Config, snap *facts.Snapshot) []Finding {
-	return nil
+	if cfg == nil || snap == nil {
+		return nil
+	}
+	in := newInput(cfg, snap)
+	var all []Finding
+	for _, rule := range rules {
+		all = append(all, rule(in)...)
+	}
+	return normalize(all)
+}
+
+// normalize sorts findings and keeps one per (check, target): rules are
+// written so that keys do not collide, but the configuration may name one
+// SPN or account for two targets; then the more severe finding stays and, if
+// the two belonged to different instances, it becomes fleet-wide.
+func normalize(fs []Finding) []Finding {
+	sortFindings(fs)
+	out := fs[:0]
+	seen := map[string]int{}
+	for _, f := range fs {
+		key := f.Check + "\x00" + strings.ToLower(f.Target)
+		if i, ok := seen[key]; ok {
+			if out[i].Instance != f.Instance {
+				out[i].Instance = ""
+			}
+			continue
+		}
+		seen[key] = len(out)
+		out = append(out, f)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// sortFindings orders by severity, check, target.
+func sortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Severity.Rank() != b.Severity.Rank() {
+			return a.Severity.Rank() < b.Severity.Rank()
+		}
+		if a.Check != b.Check {
+			return a.Check < b.Check
+		}
+		return strings.ToLower(a.Target) < strings.ToLower(b.Target)
+	})
 }

@@ -1,0 +1,66 @@
+package diagnosis
+
+import (
+	"testing"
+
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+)
+
+func TestDNSRules(t *testing.T) {
+	runRuleCases(t, dnsFindings, []ruleCase{
+		{name: "healthy"},
+		{name: "PTR names the host without the trailing dot, in another case", mutate: func(_ *config.Config, s *facts.Snapshot) {
+			s.DNS[0].PTR = map[string][]string{"127.0.0.11": {"SQLA.corp.test"}}
+			s.DNS[0].ReverseMatches = false // the collector's own comparison may be stricter
+		}},
+		{
+			name: "forward lookup fails",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.DNS[1] = facts.HostDNS{Host: "sqlb.corp.test", ForwardError: "lookup sqlb.corp.test: no such host"}
+			},
+			want:     []string{"dns_forward_failed critical sqlb.corp.test"},
+			contains: map[string][]string{"dns_forward_failed": {"no such host", "# Add-DnsServerResourceRecordA -ZoneName 'corp.test' -Name 'sqlb'"}},
+		},
+		{
+			name: "reverse names another host",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				c.SQLInstances = append(c.SQLInstances, config.SQLInstance{Name: "sqlm", Host: "sqlm.corp.test"})
+				s.DNS = append(s.DNS, facts.HostDNS{Host: "sqlm.corp.test", Addresses: []string{"127.0.0.19"}, PTR: map[string][]string{"127.0.0.19": {"oldname.corp.test."}}})
+			},
+			want: []string{"dns_reverse_mismatch warning sqlm.corp.test"},
+			contains: map[string][]string{"dns_reverse_mismatch": {
+				"127.0.0.19 → oldname.corp.test",
+				"Remove-DnsServerResourceRecord -ZoneName '0.0.127.in-addr.arpa' -RRType Ptr -Name '19' -RecordData 'oldname.corp.test.' -Force",
+				"Add-DnsServerResourceRecordPtr -ZoneName '0.0.127.in-addr.arpa' -Name '19' -PtrDomainName 'sqlm.corp.test.'",
+			}},
+		},
+		{
+			name: "no PTR at all",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.DNS[1].PTR, s.DNS[1].ReverseMatches, s.DNS[1].ReverseError = nil, false, "lookup 12.0.0.127.in-addr.arpa: no such host"
+			},
+			want:     []string{"dns_reverse_missing warning sqlb.corp.test"},
+			contains: map[string][]string{"dns_reverse_missing": {"Add-DnsServerResourceRecordPtr -ZoneName '0.0.127.in-addr.arpa' -Name '12' -PtrDomainName 'sqlb.corp.test.'"}},
+		},
+	})
+}
+
+func TestDCRules(t *testing.T) {
+	runRuleCases(t, dcFindings, []ruleCase{
+		{name: "healthy"},
+		{
+			name: "one DC of two down",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.DCs = append(s.DCs, facts.DomainController{Domain: "corp.test", Address: "dc2.corp.test", Error: "dial tcp: i/o timeout"})
+			},
+			want:     []string{"dc_unreachable warning dc2.corp.test"},
+			contains: map[string][]string{"dc_unreachable": {"i/o timeout"}},
+		},
+		{
+			name:   "every DC of the domain down",
+			mutate: func(_ *config.Config, s *facts.Snapshot) { s.DCs[0].Up, s.DCs[0].Error = false, "connection refused" },
+			want:   []string{"dc_unreachable critical dc1.corp.test"},
+		},
+	})
+}

@@ -1,0 +1,220 @@
+package diagnosis
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+)
+
+const (
+	spnA     = "MSSQLSvc/sqla.corp.test:1433"
+	spnAHost = "MSSQLSvc/sqla.corp.test"
+	spnB     = "MSSQLSvc/sqlb.corp.test:1433"
+)
+
+// expectedSPN returns the expected-SPN fact for spn.
+func expectedSPN(s *facts.Snapshot, spn string) *facts.ExpectedSPN {
+	for i := range s.SPNs {
+		if s.SPNs[i].SPN == spn {
+			return &s.SPNs[i]
+		}
+	}
+	panic("no expected SPN " + spn)
+}
+
+func TestSPNRules(t *testing.T) {
+	runRuleCases(t, spnFindings, []ruleCase{
+		{name: "healthy"},
+		{
+			name:   "missing on an instance expecting Kerberos",
+			mutate: func(_ *config.Config, s *facts.Snapshot) { expectedSPN(s, spnA).Holders = nil },
+			want:   []string{"spn_missing critical " + spnA},
+			contains: map[string][]string{"spn_missing": {
+				"falls back to NTLM", "ANONYMOUS LOGON", `setspn -S MSSQLSvc/sqla.corp.test:1433 CORP\sqlsvc_a`,
+			}},
+		},
+		{
+			name: "missing, confirmed by the KDC and explained by the error log",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				expectedSPN(s, spnA).Holders = nil
+				s.Tickets[0] = facts.TicketProbe{Target: "sqla", SPN: spnA, ErrorCode: 7, ErrorName: "KDC_ERR_S_PRINCIPAL_UNKNOWN"}
+				s.ErrorLogs["sqla"].Registrations[0] = facts.SPNRegistration{SPN: spnA, ReturnCode: "0x2098", State: 15}
+			},
+			want:     []string{"spn_missing critical " + spnA},
+			contains: map[string][]string{"spn_missing": {"failed with error 7", "0x2098", "spn_registration_failed"}},
+		},
+		{
+			name: "missing where Kerberos is not expected is a warning",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				no := false
+				c.SQLInstances[0].ExpectKerberos = &no
+				expectedSPN(s, spnA).Holders = nil
+			},
+			want: []string{"spn_missing warning " + spnA},
+		},
+		{
+			name: "missing on a back end is critical even without expect_kerberos",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				no := false
+				c.SQLInstances[1].ExpectKerberos = &no
+				expectedSPN(s, spnB).Holders = nil
+			},
+			want: []string{"spn_missing critical " + spnB},
+		},
+		{
+			name: "missing with unknown account gives a placeholder, not a command",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				e := expectedSPN(s, spnA)
+				e.Holders, e.ExpectedAccount = nil, ""
+			},
+			want:     []string{"spn_missing critical " + spnA},
+			contains: map[string][]string{"spn_missing": {`# setspn -S MSSQLSvc/sqla.corp.test:1433 DOMAIN\<service account>`}},
+		},
+		{
+			name:   "on the wrong account",
+			mutate: func(_ *config.Config, s *facts.Snapshot) { expectedSPN(s, spnA).Holders = []string{`CORP\wrongacct`} },
+			want:   []string{"spn_wrong_account critical " + spnA},
+			contains: map[string][]string{"spn_wrong_account": {
+				"KRB_AP_ERR_MODIFIED", `setspn -D MSSQLSvc/sqla.corp.test:1433 CORP\wrongacct`, `setspn -S MSSQLSvc/sqla.corp.test:1433 CORP\sqlsvc_a`,
+			}},
+		},
+		{
+			name: "on another account while the expected one is unknown: no verdict",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				e := expectedSPN(s, spnA)
+				e.Holders, e.ExpectedAccount = []string{`CORP\wrongacct`}, ""
+			},
+		},
+		{
+			name: "duplicate: the stray holder is removed",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				expectedSPN(s, spnA).Holders = []string{`CORP\sqlsvc_a`, `CORP\sqldup2`}
+			},
+			want: []string{"spn_duplicate critical " + spnA},
+			contains: map[string][]string{"spn_duplicate": {
+				"neither works properly", `setspn -D MSSQLSvc/sqla.corp.test:1433 CORP\sqldup2`,
+			}},
+		},
+		{
+			name: "duplicate seen only by the forest-wide scan merges into the expected SPN",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.Duplicates.Total = 1
+				s.Duplicates.Top = []facts.DuplicateSPN{{SPN: spnA, Accounts: []string{`CORP\sqlsvc_a`, `CORP\sqldup2`}}}
+			},
+			want: []string{"spn_duplicate critical " + spnA},
+		},
+		{
+			name: "duplicate on two accounts neither of which runs the service",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				e := expectedSPN(s, spnA)
+				e.Holders = []string{`CORP\sqldup1`, `CORP\sqldup2`}
+			},
+			want: []string{"spn_duplicate critical " + spnA},
+			contains: map[string][]string{"spn_duplicate": {
+				`setspn -D MSSQLSvc/sqla.corp.test:1433 CORP\sqldup1`, `setspn -D MSSQLSvc/sqla.corp.test:1433 CORP\sqldup2`, `setspn -S MSSQLSvc/sqla.corp.test:1433 CORP\sqlsvc_a`,
+			}},
+		},
+		{
+			name: "forest-wide duplicate of nobody's SPN is a warning with commented choices",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.Duplicates.Total = 1
+				s.Duplicates.Top = []facts.DuplicateSPN{{SPN: "MSSQLSvc/sqldup.corp.test:1433", Accounts: []string{`CORP\sqldup1`, `CORP\sqldup2`}}}
+			},
+			want: []string{"spn_duplicate warning MSSQLSvc/sqldup.corp.test:1433"},
+			contains: map[string][]string{"spn_duplicate": {
+				`# setspn -D MSSQLSvc/sqldup.corp.test:1433 CORP\sqldup1`, `# setspn -D MSSQLSvc/sqldup.corp.test:1433 CORP\sqldup2`,
+			}},
+		},
+		{
+			name: "forest-wide duplicate with one configured service account keeps that one",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.Duplicates.Top = []facts.DuplicateSPN{{SPN: "HTTP/crm", Accounts: []string{`CORP\crmweb`, `CORP\oldweb`}}}
+			},
+			want:     []string{"spn_duplicate warning HTTP/crm"},
+			contains: map[string][]string{"spn_duplicate": {`setspn -D HTTP/crm CORP\oldweb`}},
+		},
+		{
+			name: "computer account holder is quoted for PowerShell",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				e := expectedSPN(s, spnA)
+				e.Holders, e.ExpectedAccount = nil, `CORP\SQLE$`
+			},
+			want:     []string{"spn_missing critical " + spnA},
+			contains: map[string][]string{"spn_missing": {`setspn -S MSSQLSvc/sqla.corp.test:1433 'CORP\SQLE$'`}},
+		},
+		{
+			name: "lookup error gives no verdict",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				e := expectedSPN(s, spnA)
+				e.Holders, e.LookupError = nil, "ldap: timeout"
+			},
+		},
+		{
+			name: "service SPN missing is critical and grouped under the service",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				expectedSPN(s, "HTTP/crm.corp.test").Holders = nil
+			},
+			want:     []string{"spn_missing critical HTTP/crm.corp.test"},
+			contains: map[string][]string{"spn_missing": {`setspn -S HTTP/crm.corp.test CORP\crmweb`}},
+		},
+	})
+}
+
+func TestRegistrationRules(t *testing.T) {
+	failA := func(s *facts.Snapshot) {
+		s.ErrorLogs["sqla"].Registrations = append(s.ErrorLogs["sqla"].Registrations,
+			facts.SPNRegistration{Time: s.Started.Add(-time.Minute), SPN: spnA, ReturnCode: "0x2098", State: 15})
+	}
+	runRuleCases(t, registrationFindings, []ruleCase{
+		{name: "healthy"},
+		{
+			name: "failed and missing",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				failA(s)
+				expectedSPN(s, spnA).Holders = nil
+			},
+			want: []string{"spn_registration_failed warning sqla"},
+			contains: map[string][]string{"spn_registration_failed": {
+				"26067", "0x2098", "Validated write to service principal name",
+				"dsacls 'CN=sqlsvc_a,CN=Users,DC=corp,DC=test' /G 'SELF:WS;Validated write to service principal name'",
+				"dsacls 'CN=sqlsvc_a,CN=Users,DC=corp,DC=test' /G 'SELF:RPWP;servicePrincipalName'",
+			}},
+		},
+		{
+			name:     "failed but registered by hand is info",
+			mutate:   func(_ *config.Config, s *facts.Snapshot) { failA(s) },
+			want:     []string{"spn_registration_failed info sqla"},
+			contains: map[string][]string{"spn_registration_failed": {"registered by hand"}},
+		},
+		{
+			name: "a later successful registration wins",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				failA(s)
+				s.ErrorLogs["sqla"].Registrations[0].Time = s.Started
+				expectedSPN(s, spnA).Holders = nil
+			},
+		},
+		{
+			name: "unreadable log is unknown, never failed",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.ErrorLogs["sqla"] = &facts.ErrorLog{Instance: "sqla", Readable: false, Error: "error 15003: only members of securityadmin"}
+				expectedSPN(s, spnA).Holders = nil
+			},
+			want:     []string{"spn_registration_unknown info sqla"},
+			contains: map[string][]string{"spn_registration_unknown": {"15003", "VIEW ANY ERROR LOG"}},
+		},
+		{
+			name: "unknown service account gives a commented script",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				failA(s)
+				expectedSPN(s, spnA).Holders = nil
+				c.SQLInstances[0].ServiceAccount = ""
+				s.SQL["sqla"].EngineAccount = ""
+			},
+			want:     []string{"spn_registration_failed warning sqla"},
+			contains: map[string][]string{"spn_registration_failed": {"# dsacls '<DN>'"}},
+		},
+	})
+}

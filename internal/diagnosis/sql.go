@@ -1,0 +1,364 @@
+package diagnosis
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+)
+
+// sqlFindings judges the first hop as the exporter measured it on each
+// instance: reachability, where it measured from, transport, auth scheme,
+// and the NTLM clients the instance sees.
+func sqlFindings(in *input) []Finding {
+	var out []Finding
+	for _, inst := range in.cfg.SQLInstances {
+		s := in.snap.SQL[inst.Name]
+		if s == nil {
+			continue
+		}
+		if !s.Up {
+			out = append(out, in.sqlUnreachable(inst.Name, s))
+			continue
+		}
+		if len(s.PermissionErrors) > 0 {
+			out = append(out, Finding{
+				Check: "exporter_permission_denied", Severity: Info, Target: inst.Name, Instance: inst.Name,
+				Summary: fmt.Sprintf("The exporter's login may not run %d of its queries on %s", len(s.PermissionErrors), inst.Name),
+				Detail:  fmt.Sprintf("These queries failed for lack of a grant, so the facts they read are missing and their checks stay silent: %s.", strings.Join(s.PermissionErrors, ", ")),
+				Fix:     "Grant the exporter's login VIEW SERVER STATE (VIEW SERVER PERFORMANCE STATE on SQL Server 2022) and VIEW ANY DEFINITION.",
+			})
+		}
+		if s.Local {
+			out = append(out, Finding{
+				Check: "exporter_local", Severity: Info, Target: inst.Name, Instance: inst.Name,
+				Summary: fmt.Sprintf("The exporter runs on %s's host, so its auth scheme measurement is void", inst.Name),
+				Detail:  "Local connections always use NTLM (or shared memory), whatever the SPNs: the exporter's own session cannot show whether remote clients get Kerberos. The first-hop check is skipped for this instance.",
+				Fix:     "Run the exporter on another host of the domain, as a remote client would connect.",
+			})
+			continue
+		}
+		if s.NetTransport != "" && !strings.EqualFold(s.NetTransport, "TCP") {
+			out = append(out, Finding{
+				Check: "transport_not_tcp", Severity: Warning, Target: inst.Name, Instance: inst.Name,
+				Summary: fmt.Sprintf("The exporter reaches %s over %s, not TCP", inst.Name, s.NetTransport),
+				Detail:  fmt.Sprintf("Over %s, SQL Server uses the instance-name SPN (or none, authenticating under the cover of SMB), not MSSQLSvc/host:port: the measurement says nothing about the Kerberos logons of TCP clients, which are most clients.", s.NetTransport),
+				Fix:     "Point the exporter at host:port (TCP), as clients connect.",
+			})
+		}
+		expect := in.expectsKerberos(inst.Name)
+		if expect && strings.EqualFold(s.AuthScheme, "NTLM") {
+			out = append(out, in.firstHopNTLM(inst.Name, s))
+		}
+		if expect && len(s.NTLMClients) > 0 {
+			out = append(out, ntlmClients(inst.Name, inst.Host, s))
+		}
+	}
+	return out
+}
+
+func (in *input) sqlUnreachable(name string, s *facts.SQLInstance) Finding {
+	why := map[string]string{
+		"network":      "the exporter could not reach it over the network",
+		"timeout":      "it did not answer in time",
+		"tls":          "the TLS handshake failed",
+		"login_failed": "it refused the exporter's login",
+		"kerberos":     "the exporter's Kerberos logon to it failed",
+	}[s.Cause]
+	if why == "" {
+		why = "the connection failed"
+	}
+	detail := fmt.Sprintf("The exporter could not log in to %s: %s", name, why)
+	if s.ErrorNumber != 0 {
+		detail += fmt.Sprintf(" (error %d)", s.ErrorNumber)
+	}
+	if s.ConnectError != "" {
+		detail += ": " + s.ConnectError
+	}
+	detail += ". This is not a Kerberos finding by itself, but the checks that need the instance's answers (auth scheme, linked servers, error log, clock) are silent until it answers."
+	fix := "Check that the instance runs and listens on the configured address and port, and that no firewall is in the way."
+	switch s.Cause {
+	case "login_failed":
+		fix = "Check the exporter's login and its password or keytab, and that the login exists on the instance."
+	case "tls":
+		fix = "Check the instance's certificate, or the encrypt and trust_server_certificate settings."
+	case "kerberos":
+		if causes := in.kerberosCauses(name); len(causes) > 0 {
+			detail += " Likely causes seen in this snapshot: " + strings.Join(causes, "; ") + "."
+		}
+		fix = "Fix the SPN, account or clock findings of this instance; the exporter's logon works once clients' would."
+	}
+	return Finding{
+		Check: "sql_unreachable", Severity: Warning, Target: name, Instance: name,
+		Summary: fmt.Sprintf("%s is unreachable: %s", name, why),
+		Detail:  detail,
+		Fix:     fix,
+	}
+}
+
+func (in *input) firstHopNTLM(name string, s *facts.SQLInstance) Finding {
+	detail := fmt.Sprintf("The exporter connected to %s from another host over %s and was authenticated with NTLM, although Kerberos is expected. Clients get the same: they work, but their credentials cannot be delegated, so linked servers using the caller's identity fail with %s.", name, orDefault(s.NetTransport, "TCP"), anonymousLogon)
+	if s.UsedNTLMFallback {
+		detail += " The exporter could get no Kerberos ticket for the server"
+		if s.KerberosError != "" {
+			detail += " (" + s.KerberosError + ")"
+		}
+		detail += " and fell back to NTLM, as Windows' Negotiate does."
+	}
+	causes := in.kerberosCauses(name)
+	if len(causes) > 0 {
+		detail += " Likely causes seen in this snapshot: " + strings.Join(causes, "; ") + "."
+	} else {
+		detail += " The exporter sees no cause in the directory: check that clients use the name the SPN is built from (the FQDN, not an alias or an IP address), and purge stale tickets (klist purge)."
+	}
+	return Finding{
+		Check: "first_hop_ntlm", Severity: Critical, Target: name, Instance: name,
+		Summary: fmt.Sprintf("Connections to %s use NTLM where Kerberos is expected", name),
+		Detail:  detail,
+		Fix:     "Fix the causes named here (their own findings carry the commands). New connections then use Kerberos; existing ones keep NTLM until they reconnect.",
+	}
+}
+
+func ntlmClients(name, host string, s *facts.SQLInstance) Finding {
+	who := make([]string, len(s.NTLMClients))
+	for i, c := range s.NTLMClients {
+		who[i] = fmt.Sprintf("%s (login %s, program %q): %d %s", orDefault(c.Host, "unknown host"), orDefault(c.Login, "?"), c.Program, c.Connections, plural(c.Connections, "connection", "connections"))
+	}
+	return Finding{
+		Check: "ntlm_clients", Severity: Warning, Target: name, Instance: name,
+		Summary: fmt.Sprintf("%d %s reach %s over TCP with NTLM", len(s.NTLMClients), plural(len(s.NTLMClients), "client", "clients"), name),
+		Detail: fmt.Sprintf("These clients authenticated with NTLM over TCP, so they could not get a Kerberos ticket for %s: usually they connect by a name or address that has no SPN (an IP address, an alias or CNAME, a port not in the SPN), or the instance's SPN is broken. Their sessions cannot be delegated to a linked server. Clients: %s.",
+			name, strings.Join(who, "; ")),
+		Fix: fmt.Sprintf("Have them connect by the FQDN and port the SPN is built from (%s), or register SPNs for the names they use.", orDefault(host, "the instance's FQDN")),
+	}
+}
+
+// kerberosCauses names what in this snapshot keeps Kerberos from working
+// for an instance: its SPNs, its account, its clock, its DNS.
+func (in *input) kerberosCauses(instance string) []string {
+	var causes []string
+	causes = append(causes, in.spnCauses(instance)...)
+	if account := in.serviceAccount(instance); account != "" {
+		causes = append(causes, in.accountCauses(instance, account)...)
+	}
+	_, crit := in.skewThresholds()
+	if s := in.snap.SQL[instance]; s != nil && s.ClockMeasured && abs(s.ClockSkew) >= crit {
+		causes = append(causes, fmt.Sprintf("its clock is %s the exporter's", fmtSkew(s.ClockSkew)))
+	}
+	if inst := in.instance(instance); inst != nil {
+		for _, h := range in.snap.DNS {
+			if strings.EqualFold(h.Host, inst.Host) && h.ForwardError == "" && !h.ReverseMatches && h.ReverseError == "" {
+				causes = append(causes, fmt.Sprintf("the reverse lookup of %s names another host", inst.Host))
+			}
+		}
+	}
+	return causes
+}
+
+// accountCauses names what is wrong with the account an instance runs as.
+func (in *input) accountCauses(instance, account string) []string {
+	if in.isLocalAccount(instance, account) {
+		return []string{fmt.Sprintf("it runs as %s, which has no network identity", account)}
+	}
+	a := in.account(account)
+	if a == nil || !a.Found {
+		return nil
+	}
+	var causes []string
+	if a.Disabled || a.Locked {
+		causes = append(causes, fmt.Sprintf("its account %s is disabled or locked", account))
+	}
+	if a.SupportedEncTypes != 0 && a.SupportedEncTypes&(encAES128|encAES256) == 0 {
+		causes = append(causes, fmt.Sprintf("its account %s allows no AES encryption", account))
+	}
+	return causes
+}
+
+// spnCauses names the problems of a target's expected SPNs.
+func (in *input) spnCauses(target string) []string {
+	var causes []string
+	for _, e := range in.expectedSPNs(target) {
+		if e.LookupError != "" {
+			continue
+		}
+		holders := unionAccounts(e.Holders, in.scanHolders(e.SPN))
+		switch {
+		case len(holders) == 0:
+			causes = append(causes, fmt.Sprintf("SPN %s is missing (spn_missing)", e.SPN))
+		case len(holders) > 1:
+			causes = append(causes, fmt.Sprintf("SPN %s is duplicated (spn_duplicate)", e.SPN))
+		case e.ExpectedAccount != "" && !in.sameAccount(holders[0], e.ExpectedAccount):
+			causes = append(causes, fmt.Sprintf("SPN %s is on the wrong account (spn_wrong_account)", e.SPN))
+		}
+	}
+	return causes
+}
+
+// linkedServerFindings judges the second hop of each tested linked server.
+// A fixed remote login needs no delegation and is never an error in itself.
+func linkedServerFindings(in *input) []Finding {
+	var out []Finding
+	for _, name := range sortedKeys(in.snap.LinkedServers) {
+		ls := in.snap.LinkedServers[name]
+		if !ls.Readable {
+			continue
+		}
+		for _, sv := range ls.Servers {
+			target := linkTarget(name, sv.Name)
+			failed := (sv.HopTested && !sv.HopOK) || (sv.Tested && !sv.TestOK)
+			switch {
+			case failed && sv.SelfMapped && isAnonymousFailure(sv):
+				out = append(out, in.hopAnonymous(name, sv, target))
+			case failed:
+				out = append(out, in.linkedServerTestFailed(name, sv, target))
+			case sv.SelfMapped && sv.HopTested && strings.EqualFold(sv.HopAuthScheme, "NTLM"):
+				out = append(out, in.hopNTLM(name, sv, target))
+			}
+		}
+	}
+	return out
+}
+
+// isAnonymousFailure: the back end saw no user, the mark of credentials
+// that could not be delegated ("(null)" on SQL Server 2000).
+func isAnonymousFailure(sv facts.LinkedServer) bool {
+	msg := strings.ToUpper(sv.ErrMsg)
+	return sv.Cause == "delegation" || strings.Contains(msg, "ANONYMOUS LOGON") || strings.Contains(msg, "USER '(NULL)'")
+}
+
+func (in *input) hopAnonymous(instance string, sv facts.LinkedServer, target string) Finding {
+	detail := fmt.Sprintf("Linked server %s on %s forwards the caller's own credentials, and the back end %s refused the hop", sv.Name, instance, orDefault(sv.TargetInstance, sv.DataSource))
+	if sv.ErrMsg != "" {
+		detail += fmt.Sprintf(" with error %d: %s", sv.ErrNumber, sv.ErrMsg)
+	}
+	detail += fmt.Sprintf(". %s could not present the user to the back end, so it connected as ANONYMOUS LOGON: every user of the linked server fails the same way (%s).", instance, anonymousLogon)
+	return Finding{
+		Check: "linked_server_hop_anonymous", Severity: Critical, Target: target, Instance: in.group(instance),
+		Summary: fmt.Sprintf("The second hop through %s fails with ANONYMOUS LOGON", target),
+		Detail:  detail + " " + in.hopCauseSentence(instance, sv),
+		Fix:     "Fix the causes named here (their own findings carry the commands), then purge the middle server's cached tickets (restart its SQL Server service) and test again.",
+	}
+}
+
+func (in *input) hopNTLM(instance string, sv facts.LinkedServer, target string) Finding {
+	return Finding{
+		Check: "linked_server_hop_ntlm", Severity: Critical, Target: target, Instance: in.group(instance),
+		Summary: fmt.Sprintf("The second hop through %s uses NTLM", target),
+		Detail: fmt.Sprintf("Linked server %s forwards the caller's credentials, and the back end %s saw the hop authenticated with NTLM over %s. That works only when the caller sits on %s itself (a single hop); users connecting from other machines get %s, because NTLM credentials cannot be delegated. %s",
+			sv.Name, orDefault(sv.TargetInstance, sv.DataSource), orDefault(sv.HopTransport, "TCP"), instance, anonymousLogon, in.hopCauseSentence(instance, sv)),
+		Fix: "Fix the causes named here so that both hops use Kerberos over TCP.",
+	}
+}
+
+func (in *input) linkedServerTestFailed(instance string, sv facts.LinkedServer, target string) Finding {
+	detail := fmt.Sprintf("Testing linked server %s on %s failed", sv.Name, instance)
+	if sv.Cause != "" {
+		detail += " (" + sv.Cause + ")"
+	}
+	if sv.ErrMsg != "" {
+		detail += fmt.Sprintf(" with error %d: %s", sv.ErrNumber, sv.ErrMsg)
+	}
+	detail += ". The failure is not the ANONYMOUS LOGON of a broken delegation, so its cause is elsewhere: the back end's availability, the remote login, or the mapping."
+	fix := map[string]string{
+		"network":      "Check that the data source names a reachable instance and port.",
+		"timeout":      "Check that the back end answers, and the linked server's timeouts.",
+		"login_failed": "Check that the remote login exists on the back end and may connect.",
+		"no_mapping":   "Add a login mapping for the login that uses the linked server (sp_addlinkedsrvlogin).",
+	}[sv.Cause]
+	if fix == "" {
+		fix = "Run the linked server test on the middle server and read the full error."
+	}
+	return Finding{
+		Check: "linked_server_test_failed", Severity: Warning, Target: target, Instance: in.group(instance),
+		Summary: fmt.Sprintf("Linked server %s fails its test", target),
+		Detail:  detail,
+		Fix:     fix,
+	}
+}
+
+// hopCauseSentence names the likely causes of a failed or NTLM second hop
+// found in the same snapshot.
+func (in *input) hopCauseSentence(instance string, sv facts.LinkedServer) string {
+	causes := in.hopCauses(instance, sv)
+	if len(causes) == 0 {
+		return "The exporter sees no cause in the directory: check that the data source is the back end's FQDN (the SPN is built from it), that recent changes have replicated to every DC, and purge the middle server's cached tickets (klist purge, or restart its SQL Server service)."
+	}
+	return "Likely causes seen in this snapshot: " + strings.Join(causes, "; ") + "."
+}
+
+func (in *input) hopCauses(instance string, sv facts.LinkedServer) []string {
+	var causes []string
+	if s := in.snap.SQL[instance]; s != nil && s.Up && !s.Local && !strings.EqualFold(s.AuthScheme, "KERBEROS") && s.AuthScheme != "" {
+		causes = append(causes, fmt.Sprintf("the first hop (the exporter's own session to %s) is %s, not Kerberos, so there is no ticket to forward", instance, s.AuthScheme))
+	}
+	host := dataSourceHost(sv.DataSource)
+	if net.ParseIP(host) != nil {
+		causes = append(causes, fmt.Sprintf("the data source is an IP address (%s): no SPN matches it, so the hop falls back to NTLM", host))
+	}
+	if sv.TargetInstance != "" {
+		for _, c := range in.spnCauses(sv.TargetInstance) {
+			causes = append(causes, "on the back end, "+c)
+		}
+		if account := in.serviceAccount(sv.TargetInstance); account != "" && in.isLocalAccount(sv.TargetInstance, account) {
+			causes = append(causes, fmt.Sprintf("the back end runs as %s, which has no network identity", account))
+		}
+	}
+	for _, p := range in.snap.DelegationPaths {
+		if p.FromInstance != instance || p.LinkedServer != sv.Name {
+			continue
+		}
+		switch in.judgeDelegation(p) {
+		case delegationMissing:
+			causes = append(causes, fmt.Sprintf("%s may not delegate to %s (delegation_missing)", p.FromAccount, p.ToTarget))
+		case delegationCrossDomain, delegationCrossForest:
+			causes = append(causes, fmt.Sprintf("%s's delegation to %s does not cross domains (delegation_cross_domain)", p.FromAccount, p.ToTarget))
+		}
+	}
+	if id := in.exporterIdentity(instance); id != "" {
+		for _, u := range in.snap.Users {
+			if u.Found && !u.Group && in.sameAccount(u.Name, id) {
+				if u.Sensitive {
+					causes = append(causes, fmt.Sprintf("the exporter's identity %s is marked sensitive and cannot be delegated", u.Name))
+				}
+				if u.ProtectedUsers {
+					causes = append(causes, fmt.Sprintf("the exporter's identity %s is in Protected Users", u.Name))
+				}
+			}
+		}
+	}
+	_, crit := in.skewThresholds()
+	if skew, ok := in.hopSkew(instance, sv); ok && abs(skew) >= crit {
+		causes = append(causes, fmt.Sprintf("the back end's clock is %s %s's", fmtSkew(skew), instance))
+	}
+	return causes
+}
+
+// exporterIdentity is the principal the exporter logs in to an instance
+// with, which is the identity the linked-server test forwards.
+func (in *input) exporterIdentity(instance string) string {
+	if inst := in.instance(instance); inst != nil && inst.Auth.Username != "" {
+		return inst.Auth.Username
+	}
+	return in.cfg.Kerberos.Principal
+}
+
+// dataSourceHost is the host part of a linked server's data source
+// ("tcp:host,1433", `host\instance`).
+func dataSourceHost(ds string) string {
+	ds = strings.TrimSpace(ds)
+	if i := strings.IndexByte(ds, ':'); i >= 0 && strings.EqualFold(ds[:i], "tcp") {
+		ds = ds[i+1:]
+	}
+	if i := strings.IndexAny(ds, `,\`); i >= 0 {
+		ds = ds[:i]
+	}
+	return ds
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
