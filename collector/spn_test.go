@@ -1,0 +1,128 @@
+package collector
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+)
+
+func TestDuplicateCounter(t *testing.T) {
+	// A stream as ForEachSPNHolder delivers it: one account at a time.
+	stream := []struct {
+		holder string
+		spns   []string
+	}{
+		{`CORP\sqldup1`, []string{"MSSQLSvc/sqldup.corp.test:1433"}},
+		{`CORP\web1`, []string{"HTTP/app.corp.test", "HTTP/app"}},
+		// The same SPN twice on one account, in different case: held once.
+		{`CORP\odd`, []string{"HTTP/odd.corp.test", "http/ODD.corp.test"}},
+		{`CORP\sqldup2`, []string{"mssqlsvc/SQLDUP.corp.test:1433"}},
+		{`CORP\web2`, []string{"HTTP/app.corp.test"}},
+		{`CORP\web3`, []string{"HTTP/APP.corp.test", "HTTP/app"}},
+		{`CHILD\unique`, []string{"MSSQLSvc/sqlu.child.corp.test:1433"}},
+	}
+	c := newDuplicateCounter()
+	for _, e := range stream {
+		c.add(e.holder, e.spns)
+	}
+	got := c.result(10)
+	want := facts.DuplicateSPNs{
+		Total:           3,
+		AccountsScanned: 7,
+		Top: []facts.DuplicateSPN{
+			{SPN: "HTTP/app.corp.test", Accounts: []string{`CORP\web1`, `CORP\web2`, `CORP\web3`}},
+			{SPN: "HTTP/app", Accounts: []string{`CORP\web1`, `CORP\web3`}},
+			// Spelled as the account that made it a duplicate spells it.
+			{SPN: "mssqlsvc/SQLDUP.corp.test:1433", Accounts: []string{`CORP\sqldup1`, `CORP\sqldup2`}},
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("result(10) =\n%+v\nwant\n%+v", got, want)
+	}
+	if top := c.result(1); top.Total != 3 || len(top.Top) != 1 || top.Top[0].SPN != "HTTP/app.corp.test" {
+		t.Errorf("result(1) = %+v; want the total of 3 and only the SPN with the most holders", top)
+	}
+	// Only duplicated SPNs keep their holder lists.
+	if len(c.dups) != 3 || len(c.first) != 5 {
+		t.Errorf("counter keeps %d duplicate lists and %d SPN keys; want 3 and 5", len(c.dups), len(c.first))
+	}
+}
+
+func TestDuplicateCounterManyAccounts(t *testing.T) {
+	c := newDuplicateCounter()
+	for i := range 10000 {
+		c.add(fmt.Sprintf(`CORP\host%d$`, i), []string{fmt.Sprintf("HOST/host%d.corp.test", i), "HOST/shared"})
+	}
+	got := c.result(5)
+	if got.Total != 1 || got.AccountsScanned != 10000 || len(got.Top) != 1 || len(got.Top[0].Accounts) != 10000 {
+		t.Errorf("Total %d, scanned %d, top %d; want 1 duplicate with 10000 holders", got.Total, got.AccountsScanned, len(got.Top))
+	}
+}
+
+func TestSPNMetrics(t *testing.T) {
+	snap := facts.New(testTime)
+	snap.SPNs = []facts.ExpectedSPN{
+		{Target: "sqla", SPN: "MSSQLSvc/sqla.corp.test:1433", ExpectedAccount: `CORP\sqlsvc_a`, Holders: []string{`CORP\sqlsvc_a`}},
+		{Target: "sqlc", SPN: "MSSQLSvc/sqlc.corp.test:1433", ExpectedAccount: `CORP\sqlsvc_c`},
+		{Target: "sqld", SPN: "MSSQLSvc/sqld.corp.test:1433", ExpectedAccount: `CORP\sqlsvc_d`, Holders: []string{`CORP\wrongacct`}},
+		{Target: "sqldup", SPN: "MSSQLSvc/sqldup.corp.test:1433", ExpectedAccount: `CORP\SQLDUP1`, Holders: []string{`CORP\sqldup1`, `CORP\sqldup2`}},
+		{Target: "sqlx", SPN: "MSSQLSvc/sqlx.corp.test:1433", Holders: []string{`CORP\someone`}},
+		{Target: "sqly", SPN: "MSSQLSvc/sqly.corp.test:1433", ExpectedAccount: `CORP\y`, LookupError: "ldaps://dc1: connection refused"},
+	}
+	snap.Duplicates = &facts.DuplicateSPNs{Scanned: true, Total: 1, AccountsScanned: 14,
+		Top: []facts.DuplicateSPN{{SPN: "MSSQLSvc/sqldup.corp.test:1433", Accounts: []string{`CORP\sqldup1`, `CORP\sqldup2`}}}}
+	c := snapshotMetrics{spnCollector{}, snap}
+	want := `
+# HELP kerberos_spn_accounts_scanned Number of accounts with SPNs read in the forest-wide duplicate scan.
+# TYPE kerberos_spn_accounts_scanned gauge
+kerberos_spn_accounts_scanned 14
+# HELP kerberos_spn_duplicate_holders Number of accounts holding a duplicated SPN; only the SPNs with the most holders, up to max_duplicate_spns.
+# TYPE kerberos_spn_duplicate_holders gauge
+kerberos_spn_duplicate_holders{spn="MSSQLSvc/sqldup.corp.test:1433"} 2
+# HELP kerberos_spn_duplicates Number of SPNs held by more than one account in the forest-wide duplicate scan.
+# TYPE kerberos_spn_duplicates gauge
+kerberos_spn_duplicates 1
+# HELP kerberos_spn_holder_info An account (DOMAIN\\sam) that holds an expected SPN; always 1.
+# TYPE kerberos_spn_holder_info gauge
+kerberos_spn_holder_info{account="CORP\\someone",spn="MSSQLSvc/sqlx.corp.test:1433",target="sqlx"} 1
+kerberos_spn_holder_info{account="CORP\\sqldup1",spn="MSSQLSvc/sqldup.corp.test:1433",target="sqldup"} 1
+kerberos_spn_holder_info{account="CORP\\sqldup2",spn="MSSQLSvc/sqldup.corp.test:1433",target="sqldup"} 1
+kerberos_spn_holder_info{account="CORP\\sqlsvc_a",spn="MSSQLSvc/sqla.corp.test:1433",target="sqla"} 1
+kerberos_spn_holder_info{account="CORP\\wrongacct",spn="MSSQLSvc/sqld.corp.test:1433",target="sqld"} 1
+# HELP kerberos_spn_holders How many accounts in the forest hold the expected SPN: 0 missing, 1 as it should be, more is a duplicate.
+# TYPE kerberos_spn_holders gauge
+kerberos_spn_holders{spn="MSSQLSvc/sqla.corp.test:1433",target="sqla"} 1
+kerberos_spn_holders{spn="MSSQLSvc/sqlc.corp.test:1433",target="sqlc"} 0
+kerberos_spn_holders{spn="MSSQLSvc/sqld.corp.test:1433",target="sqld"} 1
+kerberos_spn_holders{spn="MSSQLSvc/sqldup.corp.test:1433",target="sqldup"} 2
+kerberos_spn_holders{spn="MSSQLSvc/sqlx.corp.test:1433",target="sqlx"} 1
+# HELP kerberos_spn_on_expected_account Whether the target's service account holds the expected SPN (1) or not (0: present on another account, authentication fails); absent when the account is unknown.
+# TYPE kerberos_spn_on_expected_account gauge
+kerberos_spn_on_expected_account{spn="MSSQLSvc/sqla.corp.test:1433",target="sqla"} 1
+kerberos_spn_on_expected_account{spn="MSSQLSvc/sqlc.corp.test:1433",target="sqlc"} 0
+kerberos_spn_on_expected_account{spn="MSSQLSvc/sqld.corp.test:1433",target="sqld"} 0
+kerberos_spn_on_expected_account{spn="MSSQLSvc/sqldup.corp.test:1433",target="sqldup"} 1
+# HELP kerberos_spn_present Whether some account in the forest holds the expected SPN (1) or none does (0: clients fall back to NTLM).
+# TYPE kerberos_spn_present gauge
+kerberos_spn_present{spn="MSSQLSvc/sqla.corp.test:1433",target="sqla"} 1
+kerberos_spn_present{spn="MSSQLSvc/sqlc.corp.test:1433",target="sqlc"} 0
+kerberos_spn_present{spn="MSSQLSvc/sqld.corp.test:1433",target="sqld"} 1
+kerberos_spn_present{spn="MSSQLSvc/sqldup.corp.test:1433",target="sqldup"} 1
+kerberos_spn_present{spn="MSSQLSvc/sqlx.corp.test:1433",target="sqlx"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	requireLintClean(t, c)
+
+	// An unfinished scan exports no duplicate count: unknown is not zero.
+	snap.Duplicates = &facts.DuplicateSPNs{Error: "ldaps://gc: timeout"}
+	if n := testutil.CollectAndCount(c, "kerberos_spn_duplicates", "kerberos_spn_accounts_scanned"); n != 0 {
+		t.Errorf("%d duplicate-scan samples after a failed scan, want 0", n)
+	}
+}
