@@ -17,54 +17,134 @@ import (
 type SQLConnections struct {
 	cfg    *config.Config
 	logger *slog.Logger
+	// ctx lives as long as the cycle: a login is not tied to whichever
+	// collector asked first, so one collector's deadline never fails another's.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu       sync.Mutex
+	closed   bool
 	sessions map[string]*sqlSession
 }
 
 type sqlSession struct {
-	once sync.Once
+	done chan struct{} // closed when the login attempt ended
 	s    *sqlclient.Session
 	err  error
 }
 
 // NewSQLConnections makes an empty set for one cycle.
 func NewSQLConnections(cfg *config.Config, logger *slog.Logger) *SQLConnections {
-	return &SQLConnections{cfg: cfg, logger: logger, sessions: map[string]*sqlSession{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &SQLConnections{cfg: cfg, logger: logger, ctx: ctx, cancel: cancel, sessions: map[string]*sqlSession{}}
 }
 
 // Session returns the cycle's session to the named instance, connecting on
-// first use. Concurrent callers share one connection attempt.
+// first use. Concurrent callers share one login attempt, which the instance
+// timeout bounds; each caller waits no longer than its own ctx.
 func (p *SQLConnections) Session(ctx context.Context, name string) (*sqlclient.Session, error) {
-	var inst *config.SQLInstance
-	for i := range p.cfg.SQLInstances {
-		if p.cfg.SQLInstances[i].Name == name {
-			inst = &p.cfg.SQLInstances[i]
-		}
-	}
+	inst := p.instance(name)
 	if inst == nil {
 		return nil, fmt.Errorf("no sql instance named %q in the configuration", name)
 	}
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("sql instance %s: the collection cycle has ended", name)
+	}
 	e, ok := p.sessions[name]
 	if !ok {
-		e = &sqlSession{}
+		e = &sqlSession{done: make(chan struct{})}
 		p.sessions[name] = e
+		go p.connect(e, inst)
 	}
 	p.mu.Unlock()
-	e.once.Do(func() { e.s, e.err = sqlclient.Connect(ctx, inst, &p.cfg.Kerberos) })
-	return e.s, e.err
+	select {
+	case <-e.done:
+		return e.s, e.err
+	case <-ctx.Done():
+		return nil, &sqlclient.ConnectError{Instance: name, Method: inst.Auth.Method, Cause: sqlclient.CauseTimeout, Err: ctx.Err()}
+	}
 }
 
-// Close ends every session of the cycle.
-func (p *SQLConnections) Close() {
+func (p *SQLConnections) connect(e *sqlSession, inst *config.SQLInstance) {
+	s, err := sqlclient.Connect(p.ctx, inst, &p.cfg.Kerberos)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed && s != nil {
+		// The cycle ended while logging in: nobody will close it later.
+		s.Close()
+		s, err = nil, fmt.Errorf("sql instance %s: the collection cycle has ended", inst.Name)
+	}
+	e.s, e.err = s, err
+	close(e.done)
+}
+
+func (p *SQLConnections) instance(name string) *config.SQLInstance {
+	for i := range p.cfg.SQLInstances {
+		if p.cfg.SQLInstances[i].Name == name {
+			return &p.cfg.SQLInstances[i]
+		}
+	}
+	return nil
+}
+
+// Close ends every session of the cycle and abandons logins in progress.
+func (p *SQLConnections) Close() {
+	p.cancel()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
 	for name, e := range p.sessions {
+		select {
+		case <-e.done:
+		default:
+			continue // connect closes it when it ends
+		}
 		if e.s != nil {
 			if err := e.s.Close(); err != nil {
 				p.logger.Debug("closing sql session", "sql_instance", name, "err", err)
 			}
 		}
 	}
+}
+
+// forEachInstance runs work for every configured instance concurrently and
+// returns the results by instance name. It returns when all are done or ctx
+// ends; an instance still running then gets abandoned(inst) instead, so one
+// stalled server never holds up the others' results. work must only write
+// to what it returns.
+func forEachInstance[T any](ctx context.Context, instances []config.SQLInstance, work func(context.Context, *config.SQLInstance) T, abandoned func(*config.SQLInstance) T) map[string]T {
+	type result struct {
+		name string
+		val  T
+	}
+	ch := make(chan result, len(instances))
+	for i := range instances {
+		inst := &instances[i]
+		go func() { ch <- result{inst.Name, work(ctx, inst)} }()
+	}
+	out := make(map[string]T, len(instances))
+	for range instances {
+		select {
+		case r := <-ch:
+			out[r.name] = r.val
+		case <-ctx.Done():
+			for drained := false; !drained; {
+				select {
+				case r := <-ch:
+					out[r.name] = r.val
+				default:
+					drained = true
+				}
+			}
+			for i := range instances {
+				if _, ok := out[instances[i].Name]; !ok {
+					out[instances[i].Name] = abandoned(&instances[i])
+				}
+			}
+			return out
+		}
+	}
+	return out
 }

@@ -1,0 +1,105 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/sqlclient"
+)
+
+func init() {
+	register("errorlog", PhaseDiscover, true, func() Collector { return errorLogCollector{} })
+}
+
+// errorLogCollector reads whether each instance registered its SPNs at its
+// last start-up (error log messages 26059 and 26067).
+type errorLogCollector struct{}
+
+func (errorLogCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
+	type result struct {
+		log *facts.ErrorLog
+		err error
+	}
+	results := forEachInstance(ctx, env.Config.SQLInstances,
+		func(ctx context.Context, inst *config.SQLInstance) result {
+			l, err := errorLog(ctx, env, inst)
+			return result{l, err}
+		},
+		func(*config.SQLInstance) result { return result{} })
+	var errs []error
+	for name, r := range results {
+		if r.log != nil {
+			snap.ErrorLogs[name] = r.log
+		}
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// errorLog returns nil when the instance could not be asked at all (the sql
+// collector reports why): registration is then unknown, not unreadable.
+func errorLog(ctx context.Context, env *Env, inst *config.SQLInstance) (*facts.ErrorLog, error) {
+	s, err := env.SQL.Session(ctx, inst.Name)
+	if err != nil {
+		return nil, nil
+	}
+	out := &facts.ErrorLog{Instance: inst.Name}
+	qctx, cancel := withTimeout(ctx, inst.Timeout.Duration())
+	defer cancel()
+	regs, err := s.SPNRegistrations(qctx)
+	if err != nil {
+		out.Error = err.Error()
+		if sqlclient.IsPermissionDenied(err) {
+			out.PermissionDenied = true
+			return out, nil
+		}
+		return out, fmt.Errorf("sql instance %s: %w", inst.Name, err)
+	}
+	out.Readable = true
+	out.Registrations = regs
+	return out, nil
+}
+
+// SPN registration states (metric label).
+const (
+	spnRegistered = "registered"
+	spnFailed     = "failed"
+)
+
+var (
+	errorLogReadableDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "errorlog_readable"),
+		"1 if the exporter may read the error log; 0 means SPN registration is unknown.",
+		[]string{"sql_instance"}, nil)
+	spnRegistrationDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "spn_registration"),
+		"1 for the last start-up's SPN registration result per SPN; state: registered or failed.",
+		[]string{"sql_instance", "spn", "state"}, nil)
+	spnRegistrationCodeDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "spn_registration_failure_code"),
+		"1 for the Windows return code of a failed SPN registration (0x2098: the service account may not write its SPN).",
+		[]string{"sql_instance", "spn", "return_code"}, nil)
+)
+
+func (errorLogCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for name, l := range snap.ErrorLogs {
+		gauge(errorLogReadableDesc, boolFloat(l.Readable), name)
+		for _, r := range l.Registrations {
+			if r.Registered {
+				gauge(spnRegistrationDesc, 1, name, r.SPN, spnRegistered)
+				continue
+			}
+			gauge(spnRegistrationDesc, 1, name, r.SPN, spnFailed)
+			if r.ReturnCode != "" {
+				gauge(spnRegistrationCodeDesc, 1, name, r.SPN, r.ReturnCode)
+			}
+		}
+	}
+}
