@@ -1,0 +1,265 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// sample is a small fleet with findings of every severity, one in a
+// service, one fleet-wide, one for an instance no longer configured, and
+// a failed collector.
+func sample() *Report {
+	cfg := &config.Config{
+		SQLInstances: []config.SQLInstance{{Name: "sqla"}, {Name: "sqlc"}},
+		Services:     []config.Service{{Name: "crm"}},
+	}
+	findings := []diagnosis.Finding{
+		{
+			Check: "spn_registration_failed", Severity: diagnosis.Warning, Target: "sqlc", Instance: "sqlc",
+			Summary: "SQL Server could not register MSSQLSvc/sqlc.corp.test:1433 at start-up and it is missing",
+			Detail:  "At its last start-up SQL Server could not register MSSQLSvc/sqlc.corp.test:1433 (error 26067, Windows return code 0x2098).",
+			Fix:     "Grant CORP\\sqlsvc_c \"Validated write to service principal name\" on its own account object, then restart SQL Server.",
+			Script: []string{
+				"dsacls 'CN=sqlsvc_c,CN=Users,DC=corp,DC=test' /G 'SELF:WS;Validated write to service principal name'",
+				"# then restart the SQL Server service of sqlc so that it registers its SPNs",
+			},
+		},
+		{
+			Check: "spn_missing", Severity: diagnosis.Critical, Target: "MSSQLSvc/sqlc.corp.test:1433", Instance: "sqlc",
+			Summary: "SPN MSSQLSvc/sqlc.corp.test:1433 is not registered on any account",
+			Detail:  "No account in the forest holds MSSQLSvc/sqlc.corp.test:1433. A client asking the KDC for a ticket to it gets KDC_ERR_S_PRINCIPAL_UNKNOWN (error 7) and Windows silently falls back to NTLM: a linked server that uses the caller's credentials fails with \"Login failed for user 'NT AUTHORITY\\ANONYMOUS LOGON'\" (error 18456).",
+			Fix:     "Register the SPN on CORP\\sqlsvc_c, the account the service runs as, with setspn -S.",
+			Script:  []string{"setspn -S MSSQLSvc/sqlc.corp.test:1433 CORP\\sqlsvc_c"},
+		},
+		{
+			Check: "first_hop_ntlm", Severity: diagnosis.Critical, Target: "sqlc", Instance: "sqlc",
+			Summary: "Connections to sqlc use NTLM where Kerberos is expected",
+			Detail:  "The exporter connected to sqlc from another host over TCP and was authenticated with NTLM.",
+			Fix:     "Fix the causes named here.",
+		},
+		{
+			Check: "user_sensitive", Severity: diagnosis.Warning, Target: "CORP\\alice",
+			Summary: "CORP\\alice is marked \"Account is sensitive and cannot be delegated\"",
+			Detail:  "Her tickets are not forwardable.",
+			Fix:     "Clear the flag if she does not need it.",
+			Script:  []string{"Set-ADAccountControl -AccountNotDelegated $false -Identity 'alice'"},
+		},
+		{
+			Check: "spn_missing", Severity: diagnosis.Critical, Target: "HTTP/crm.corp.test", Instance: "crm",
+			Summary: "SPN HTTP/crm.corp.test is not registered on any account",
+			Detail:  "No account in the forest holds HTTP/crm.corp.test.",
+			Fix:     "Register it on CORP\\crmweb.",
+			Script:  []string{"setspn -S HTTP/crm.corp.test CORP\\crmweb"},
+		},
+		{
+			Check: "exporter_local", Severity: diagnosis.Info, Target: "sqlold", Instance: "sqlold",
+			Summary: "The exporter runs on sqlold's host, so its auth scheme measurement is void",
+			Detail:  "Local connections always use NTLM.",
+			Fix:     "Run the exporter on another host.",
+		},
+	}
+	collectors := []Collector{
+		{Name: "sql", Success: true, Duration: 1200 * time.Millisecond},
+		{Name: "dns", Success: false, Error: "lookup sqla.corp.test on 127.0.0.1:53: i/o timeout", Duration: 5 * time.Second},
+	}
+	return New(cfg, findings, collectors, time.Date(2024, 5, 1, 10, 0, 2, 0, time.UTC))
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it); got:\n%s", name, got)
+	}
+}
+
+func TestGrouping(t *testing.T) {
+	r := sample()
+	var order []string
+	for _, g := range r.Groups {
+		order = append(order, g.Kind+":"+g.Name)
+	}
+	want := "sql_instance:sqla sql_instance:sqlc service:crm sql_instance:sqlold fleet:"
+	if strings.Join(order, " ") != want {
+		t.Fatalf("groups %q, want %q", strings.Join(order, " "), want)
+	}
+	sqlc := r.Groups[1]
+	if len(sqlc.Findings) != 3 || sqlc.Findings[0].Check != "first_hop_ntlm" || sqlc.Findings[2].Severity != diagnosis.Warning {
+		t.Errorf("sqlc findings not sorted by severity then check: %+v", sqlc.Findings)
+	}
+	if (r.Counts != Counts{Critical: 3, Warning: 2, Info: 1}) || (sqlc.Counts != Counts{Critical: 2, Warning: 1}) {
+		t.Errorf("counts %+v, sqlc %+v", r.Counts, sqlc.Counts)
+	}
+	if !r.HasCritical() {
+		t.Error("HasCritical is false")
+	}
+	if f := r.FailedCollectors(); len(f) != 1 || f[0].Name != "dns" {
+		t.Errorf("failed collectors %+v", f)
+	}
+}
+
+func TestTextGolden(t *testing.T) {
+	var b bytes.Buffer
+	if err := sample().WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report.txt", b.Bytes())
+	for _, line := range strings.Split(b.String(), "\n") {
+		if len(line) > textWidth && !strings.HasPrefix(line, "      ") {
+			t.Errorf("prose line longer than %d columns: %q", textWidth, line)
+		}
+	}
+}
+
+func TestJSONGolden(t *testing.T) {
+	var b bytes.Buffer
+	if err := sample().WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report.json", b.Bytes())
+	var back struct {
+		Summary Counts `json:"summary"`
+		Groups  []struct {
+			Name     string              `json:"name"`
+			Findings []diagnosis.Finding `json:"findings"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Summary.Critical != 3 || back.Groups[0].Findings == nil || back.Groups[1].Findings[1].Script[0] != `setspn -S MSSQLSvc/sqlc.corp.test:1433 CORP\sqlsvc_c` {
+		t.Errorf("JSON does not round-trip: %+v", back)
+	}
+}
+
+func TestFixScriptGolden(t *testing.T) {
+	var b bytes.Buffer
+	if err := sample().WriteFixScript(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "fix.ps1", b.Bytes())
+	s := b.String()
+	for _, want := range []string{
+		"Generated by", "2024-05-01T10:00:02Z", "REVIEW", "never runs anything against AD",
+		"throw 'Review this script first",
+		"# --- fixes spn_missing MSSQLSvc/sqlc.corp.test:1433 (critical)\n# SPN MSSQLSvc/sqlc.corp.test:1433 is not registered on any account\nsetspn -S MSSQLSvc/sqlc.corp.test:1433 CORP\\sqlsvc_c\n",
+		"# --- fixes user_sensitive CORP\\alice (warning)",
+		"# first_hop_ntlm sqlc (critical): Fix the causes named here.",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("fix script lacks %q", want)
+		}
+	}
+	// Every command follows the header of the finding it fixes.
+	lastHeader := ""
+	for _, line := range strings.Split(s, "\n") {
+		switch {
+		case strings.HasPrefix(line, "# --- fixes "):
+			lastHeader = line
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "throw ") || strings.HasPrefix(line, "$ErrorActionPreference"):
+		case lastHeader == "":
+			t.Errorf("command %q has no finding header", line)
+		}
+	}
+}
+
+func TestFixScriptKeepsEachCommandOnOneLine(t *testing.T) {
+	r := New(nil, []diagnosis.Finding{{
+		Check: "dns_reverse_mismatch", Severity: diagnosis.Warning, Target: "sqlm.corp.test",
+		Summary: "two\nlines", Fix: "x",
+		Script: []string{"Add-DnsServerResourceRecordPtr -Name '19'  # stale name\nRemove-ADUser x"},
+	}}, nil, time.Unix(0, 0))
+	var b bytes.Buffer
+	if err := r.WriteFixScript(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(line, "Remove-ADUser") || line == "lines" {
+			t.Fatalf("a line break in a name started a new line: %q", b.String())
+		}
+	}
+}
+
+func TestFixScriptWithNothingToFix(t *testing.T) {
+	var b bytes.Buffer
+	if err := New(nil, nil, nil, time.Unix(0, 0)).WriteFixScript(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "# Nothing to fix with a command.") {
+		t.Errorf("empty fix script:\n%s", b.String())
+	}
+}
+
+func TestPending(t *testing.T) {
+	var text, js, page bytes.Buffer
+	r := Pending()
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteHTML(&page, Page{MetricsPath: "/metrics", ProbePath: "/probe"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "No collection has completed yet") ||
+		!strings.Contains(js.String(), `"completed": false`) ||
+		!strings.Contains(page.String(), "No collection has completed yet") {
+		t.Errorf("pending report:\n%s\n%s\n%s", text.String(), js.String(), page.String())
+	}
+}
+
+func TestHTMLIsSelfContained(t *testing.T) {
+	var b bytes.Buffer
+	if err := sample().WriteHTML(&b, Page{MetricsPath: "/metrics", ProbePath: "/probe"}); err != nil {
+		t.Fatal(err)
+	}
+	s := b.String()
+	for _, bad := range []string{"<script", "<link", "src=", "http://", "https://", "@import", "url("} {
+		if strings.Contains(s, bad) {
+			t.Errorf("page refers to an external asset or runs script: %q", bad)
+		}
+	}
+	for _, want := range []string{
+		`<a href="/metrics">Metrics</a>`, `href="/probe?target=sqla"`,
+		"SQL instance sqlc", "Service crm", "Fleet-wide", `data-check="spn_missing" data-severity="critical"`,
+		"lookup sqla.corp.test on 127.0.0.1:53: i/o timeout",
+		"setspn -S MSSQLSvc/sqlc.corp.test:1433 CORP\\sqlsvc_c",
+		"&#39;NT AUTHORITY\\ANONYMOUS LOGON&#39;",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+func TestHTMLNoFindings(t *testing.T) {
+	var b bytes.Buffer
+	r := New(&config.Config{SQLInstances: []config.SQLInstance{{Name: "sqla"}}}, nil, []Collector{{Name: "sql", Success: true}}, time.Unix(0, 0))
+	if err := r.WriteHTML(&b, Page{MetricsPath: "/metrics", ProbePath: "/probe"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `id="no-findings"`) || strings.Contains(b.String(), "<article") {
+		t.Errorf("empty state missing:\n%s", b.String())
+	}
+}
