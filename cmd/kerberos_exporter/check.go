@@ -1,12 +1,80 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
+// Exit codes of the check subcommand.
+const (
+	checkOK       = 0
+	checkCritical = 1 // some finding is critical
+	checkFailed   = 2 // the report or the fix script could not be written
+)
+
+// runCheck runs one collection, prints its findings grouped by instance
+// (text or JSON) and, when asked, writes the remediations as a PowerShell
+// script for review. It exits 1 when a finding is critical.
 func runCheck(cfg *config.Config, logger *slog.Logger, stdout *os.File, output, fixScript string) int {
-	return 0
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res := collector.NewRunner(cfg, logger).RunOnce(ctx)
+	code, err := writeCheck(stdout, resultReport(res, cfg), output, fixScript)
+	if err != nil {
+		logger.Error("check failed", "err", err)
+		return checkFailed
+	}
+	if fixScript != "" {
+		logger.Info("fix script written; review it before running any of it", "file", fixScript)
+	}
+	return code
+}
+
+// writeCheck writes the fix script (if a file is given) and the report.
+func writeCheck(w io.Writer, rep *report.Report, output, fixScript string) (int, error) {
+	if fixScript != "" {
+		var script bytes.Buffer
+		if err := rep.WriteFixScript(&script); err != nil {
+			return checkFailed, err
+		}
+		if err := os.WriteFile(fixScript, script.Bytes(), 0o644); err != nil {
+			return checkFailed, fmt.Errorf("writing the fix script: %w", err)
+		}
+	}
+	var err error
+	if output == "json" {
+		err = rep.WriteJSON(w)
+	} else {
+		err = rep.WriteText(w)
+	}
+	if err != nil {
+		return checkFailed, fmt.Errorf("writing the report: %w", err)
+	}
+	if rep.HasCritical() {
+		return checkCritical, nil
+	}
+	return checkOK, nil
+}
+
+// resultReport is the report of a completed cycle; before the first one
+// (res nil) it is pending, with cfg's instances.
+func resultReport(res *collector.Result, cfg *config.Config) *report.Report {
+	if res == nil {
+		return report.Pending(cfg)
+	}
+	collectors := make([]report.Collector, 0, len(res.Status))
+	for name, st := range res.Status {
+		collectors = append(collectors, report.Collector{Name: name, Success: st.Success, Error: st.Error, Duration: st.Duration})
+	}
+	return report.New(res.Config, res.Findings, collectors, res.Snapshot.Finished)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/kerberos-exporter/kerberos_exporter/collector"
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
 const (
@@ -85,13 +86,15 @@ func debugLevel() *promslog.Level {
 	return l
 }
 
-var landingTmpl = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>kerberos_exporter</title></head>
-<body><h1>kerberos_exporter</h1>
-<p><a href="{{.MetricsPath}}">Metrics</a></p>
-</body></html>`))
-
+// renderLanding serves the findings of the last completed cycle, per
+// instance, as a self-contained HTML page.
 func renderLanding(w http.ResponseWriter, runner *collector.Runner, metricsPath string) {
+	writeLanding(w, runner.Last(), runner.Config(), metricsPath)
+}
+
+// writeLanding renders one result (nil before the first cycle completes);
+// the page's template lives in internal/report.
+func writeLanding(w http.ResponseWriter, res *collector.Result, cfg *config.Config, metricsPath string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = landingTmpl.Execute(w, struct{ MetricsPath string }{metricsPath})
+	_ = resultReport(res, cfg).WriteHTML(w, report.Page{MetricsPath: metricsPath, ProbePath: "/probe"})
 }

@@ -101,7 +101,7 @@ func (in *input) spnWrongAccount(e facts.ExpectedSPN, holder string) Finding {
 	return Finding{
 		Check: "spn_wrong_account", Severity: Critical, Target: e.SPN, Instance: in.group(e.Target),
 		Summary: fmt.Sprintf("SPN %s is registered on %s, not on %s that runs the service", e.SPN, holder, e.ExpectedAccount),
-		Detail: fmt.Sprintf("Clients get tickets for %s encrypted with the key of %s, which the service running as %s cannot decrypt. This is worse than a missing SPN: there is no fallback to NTLM, the logon fails with KRB_AP_ERR_MODIFIED and clients see %s.",
+		Detail: fmt.Sprintf("Clients get tickets for %s encrypted with the key of %s, which the service running as %s cannot decrypt. This is worse than a missing SPN: there is no fallback to NTLM, the logon fails with KRB_AP_ERR_MODIFIED and clients see %s",
 			e.SPN, holder, e.ExpectedAccount, sspiContext),
 		Fix: fmt.Sprintf("Remove the SPN from %s and register it on %s.", holder, e.ExpectedAccount),
 		Script: []string{

@@ -60,11 +60,11 @@ func sqlFindings(in *input) []Finding {
 
 func (in *input) sqlUnreachable(name string, s *facts.SQLInstance) Finding {
 	why := map[string]string{
-		"network":      "the exporter could not reach it over the network",
+		"network":      "it cannot be reached over the network",
 		"timeout":      "it did not answer in time",
 		"tls":          "the TLS handshake failed",
 		"login_failed": "it refused the exporter's login",
-		"kerberos":     "the exporter's Kerberos logon to it failed",
+		"kerberos":     "the Kerberos logon failed",
 	}[s.Cause]
 	if why == "" {
 		why = "the connection failed"
@@ -74,9 +74,9 @@ func (in *input) sqlUnreachable(name string, s *facts.SQLInstance) Finding {
 		detail += fmt.Sprintf(" (error %d)", s.ErrorNumber)
 	}
 	if s.ConnectError != "" {
-		detail += ": " + s.ConnectError
+		detail += ": " + strings.TrimSuffix(s.ConnectError, ".")
 	}
-	detail += ". This is not a Kerberos finding by itself, but the checks that need the instance's answers (auth scheme, linked servers, error log, clock) are silent until it answers."
+	detail += "."
 	fix := "Check that the instance runs and listens on the configured address and port, and that no firewall is in the way."
 	switch s.Cause {
 	case "login_failed":
@@ -84,14 +84,21 @@ func (in *input) sqlUnreachable(name string, s *facts.SQLInstance) Finding {
 	case "tls":
 		fix = "Check the instance's certificate, or the encrypt and trust_server_certificate settings."
 	case "kerberos":
+		detail += " Clients using Kerberos meet the same failure."
 		if causes := in.kerberosCauses(name); len(causes) > 0 {
 			detail += " Likely causes seen in this snapshot: " + strings.Join(causes, "; ") + "."
 		}
 		fix = "Fix the SPN, account or clock findings of this instance; the exporter's logon works once clients' would."
 	}
+	const silent = "the checks that need the instance's answers (auth scheme, linked servers, error log, clock) are silent until it answers."
+	if s.Cause == "kerberos" {
+		detail += " Meanwhile " + silent
+	} else {
+		detail += " This is not a Kerberos finding by itself, but " + silent
+	}
 	return Finding{
 		Check: "sql_unreachable", Severity: Warning, Target: name, Instance: name,
-		Summary: fmt.Sprintf("%s is unreachable: %s", name, why),
+		Summary: fmt.Sprintf("The exporter cannot log in to %s: %s", name, why),
 		Detail:  detail,
 		Fix:     fix,
 	}
@@ -230,9 +237,9 @@ func isAnonymousFailure(sv facts.LinkedServer) bool {
 func (in *input) hopAnonymous(instance string, sv facts.LinkedServer, target string) Finding {
 	detail := fmt.Sprintf("Linked server %s on %s forwards the caller's own credentials, and the back end %s refused the hop", sv.Name, instance, orDefault(sv.TargetInstance, sv.DataSource))
 	if sv.ErrMsg != "" {
-		detail += fmt.Sprintf(" with error %d: %s", sv.ErrNumber, sv.ErrMsg)
+		detail += fmt.Sprintf(" with error %d: %s", sv.ErrNumber, strings.TrimSuffix(sv.ErrMsg, "."))
 	}
-	detail += fmt.Sprintf(". %s could not present the user to the back end, so it connected as ANONYMOUS LOGON: every user of the linked server fails the same way (%s).", instance, anonymousLogon)
+	detail += fmt.Sprintf(". %s could not present the user's identity, so the back end saw ANONYMOUS LOGON; every user of the linked server fails the same way.", instance)
 	return Finding{
 		Check: "linked_server_hop_anonymous", Severity: Critical, Target: target, Instance: in.group(instance),
 		Summary: fmt.Sprintf("The second hop through %s fails with ANONYMOUS LOGON", target),
@@ -257,7 +264,7 @@ func (in *input) linkedServerTestFailed(instance string, sv facts.LinkedServer, 
 		detail += " (" + sv.Cause + ")"
 	}
 	if sv.ErrMsg != "" {
-		detail += fmt.Sprintf(" with error %d: %s", sv.ErrNumber, sv.ErrMsg)
+		detail += fmt.Sprintf(" with error %d: %s", sv.ErrNumber, strings.TrimSuffix(sv.ErrMsg, "."))
 	}
 	detail += ". The failure is not the ANONYMOUS LOGON of a broken delegation, so its cause is elsewhere: the back end's availability, the remote login, or the mapping."
 	fix := map[string]string{

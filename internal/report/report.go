@@ -80,8 +80,13 @@ type Report struct {
 	Counts     Counts
 }
 
-// Pending is the report before any collection has completed.
-func Pending() *Report { return &Report{} }
+// Pending is the report before any collection has completed: the
+// configured groups, nothing in them.
+func Pending(cfg *config.Config) *Report {
+	r := New(cfg, nil, nil, time.Time{})
+	r.Completed = false
+	return r
+}
 
 // New groups findings by the instance or service they belong to: every
 // configured instance and service in configuration order (with no findings

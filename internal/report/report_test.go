@@ -212,7 +212,7 @@ func TestFixScriptWithNothingToFix(t *testing.T) {
 
 func TestPending(t *testing.T) {
 	var text, js, page bytes.Buffer
-	r := Pending()
+	r := Pending(&config.Config{SQLInstances: []config.SQLInstance{{Name: "sqla"}}})
 	if err := r.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,8 @@ func TestPending(t *testing.T) {
 	}
 	if !strings.Contains(text.String(), "No collection has completed yet") ||
 		!strings.Contains(js.String(), `"completed": false`) ||
-		!strings.Contains(page.String(), "No collection has completed yet") {
+		!strings.Contains(page.String(), "No collection has completed yet") ||
+		!strings.Contains(page.String(), `href="/probe?target=sqla"`) || strings.Contains(page.String(), "No findings") {
 		t.Errorf("pending report:\n%s\n%s\n%s", text.String(), js.String(), page.String())
 	}
 }
