@@ -1,7 +1,14 @@
 package dnscheck
 
 import (
+	"context"
+	"net"
+	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/kerberos-exporter/kerberos_exporter/testenv/world"
 )
 
 func TestSameName(t *testing.T) {
@@ -42,4 +49,100 @@ func TestReverseMatches(t *testing.T) {
 			t.Errorf("%s: ReverseMatches = %v, want %v", c.name, got, c.want)
 		}
 	}
+}
+
+func startWorld(t *testing.T) *world.World {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the Samba AD test world")
+	}
+	w, err := world.Start()
+	if err != nil {
+		t.Fatalf("starting the test world: %v", err)
+	}
+	return w
+}
+
+func TestWorldForwardAndReverse(t *testing.T) {
+	w := startWorld(t)
+	r := New([]string{w.DNSServer()}, 2*time.Second)
+	ctx := context.Background()
+
+	sqla := r.Check(ctx, "sqla.corp.test")
+	if sqla.ForwardError != "" || !reflect.DeepEqual(sqla.Addresses, []string{"127.0.0.11"}) {
+		t.Errorf("sqla: addresses %q, error %q; want 127.0.0.11", sqla.Addresses, sqla.ForwardError)
+	}
+	if !reflect.DeepEqual(sqla.PTR["127.0.0.11"], []string{"sqla.corp.test."}) || !sqla.ReverseMatches || sqla.ReverseError != "" {
+		t.Errorf("sqla: PTR %q, matches %v, error %q; want sqla.corp.test. matching", sqla.PTR, sqla.ReverseMatches, sqla.ReverseError)
+	}
+
+	// Seeds 001 and 004: the address maps back to a former name.
+	sqlm := r.Check(ctx, "sqlm.corp.test")
+	if !reflect.DeepEqual(sqlm.Addresses, []string{"127.0.0.19"}) {
+		t.Errorf("sqlm: addresses %q, error %q; want 127.0.0.19", sqlm.Addresses, sqlm.ForwardError)
+	}
+	if !reflect.DeepEqual(sqlm.PTR["127.0.0.19"], []string{"oldname.corp.test."}) || sqlm.ReverseMatches {
+		t.Errorf("sqlm: PTR %q, matches %v; want oldname.corp.test. not matching", sqlm.PTR, sqlm.ReverseMatches)
+	}
+
+	missing := r.Check(ctx, "nosuchhost.corp.test")
+	if len(missing.Addresses) != 0 || !strings.Contains(missing.ForwardError, "no such host") || !strings.Contains(missing.ForwardError, w.DNSServer()) {
+		t.Errorf("nosuchhost: addresses %q, error %q; want no addresses and a 'no such host' error naming %s", missing.Addresses, missing.ForwardError, w.DNSServer())
+	}
+}
+
+// A dead server first in the list: its UDP port refuses, the next answers.
+func TestWorldFallsBackPastRefusingServer(t *testing.T) {
+	w := startWorld(t)
+	dead := refusingUDPAddr(t)
+	r := New([]string{dead, w.DNSServer()}, 2*time.Second)
+	start := time.Now()
+	got := r.Check(context.Background(), "sqla.corp.test")
+	if !reflect.DeepEqual(got.Addresses, []string{"127.0.0.11"}) || !got.ReverseMatches {
+		t.Errorf("sqla via %s then %s: %+v; want 127.0.0.11 with a matching PTR", dead, w.DNSServer(), got)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("fallback took %s", took)
+	}
+}
+
+// A server that swallows queries: each query to it waits for the timeout,
+// then the next server answers.
+func TestWorldFallsBackPastSilentServer(t *testing.T) {
+	w := startWorld(t)
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	r := New([]string{silent.LocalAddr().String(), w.DNSServer()}, 300*time.Millisecond)
+	start := time.Now()
+	got := r.Check(context.Background(), "sqla.corp.test")
+	if !reflect.DeepEqual(got.Addresses, []string{"127.0.0.11"}) || !got.ReverseMatches {
+		t.Errorf("sqla via a silent server then %s: %+v; want 127.0.0.11 with a matching PTR", w.DNSServer(), got)
+	}
+	// One forward and one reverse query, each waiting out the silent server once.
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("lookups took %s with a 300ms timeout per server", took)
+	}
+}
+
+func TestEveryServerDeadNamesEach(t *testing.T) {
+	a, b := refusingUDPAddr(t), refusingUDPAddr(t)
+	got := New([]string{a, b}, time.Second).Check(context.Background(), "sqla.corp.test")
+	if len(got.Addresses) != 0 || !strings.Contains(got.ForwardError, a) || !strings.Contains(got.ForwardError, b) {
+		t.Errorf("both servers dead: %+v; want no addresses and an error naming %s and %s", got, a, b)
+	}
+}
+
+// refusingUDPAddr is a loopback UDP port where nothing listens.
+func refusingUDPAddr(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.LocalAddr().String()
+	c.Close()
+	return addr
 }
