@@ -111,7 +111,18 @@ func (c *Conn) account(ctx context.Context, e *ldap.Entry) (*Account, error) {
 			return nil, fmt.Errorf("%s: userAccountControl: %w", a.DN, err)
 		}
 	}
-	if v := e.GetAttributeValue(attrComputed); v != "" {
+	computedValue := e.GetAttributeValue(attrComputed)
+	if computedValue == "" && a.Kind != "group" {
+		// Some constructed attributes are only computed for base-scope reads.
+		be, err := c.base(ctx, a.DN, "(objectClass=*)", []string{attrComputed})
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading %s: %w", a.DN, attrComputed, err)
+		}
+		if be != nil {
+			computedValue = be.GetAttributeValue(attrComputed)
+		}
+	}
+	if v := computedValue; v != "" {
 		computed, err := uac.ParseFlags(v)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", a.DN, attrComputed, err)
