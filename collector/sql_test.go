@@ -276,3 +276,26 @@ func TestSessionWaitHonoursCallerContext(t *testing.T) {
 		t.Error("an unknown instance must be an error")
 	}
 }
+
+func TestDetectLocal(t *testing.T) {
+	var logs strings.Builder
+	env := &Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	c := &sqlCollector{hostname: func() (string, error) { return "sqla.corp.test", nil }}
+	for range 2 {
+		f := &facts.SQLInstance{Name: "sqla", PhysicalNetBIOS: "SQLA"}
+		c.detectLocal(env, f)
+		if !f.Local {
+			t.Fatal("SQLA is this machine (sqla.corp.test): the instance is local")
+		}
+	}
+	if n := strings.Count(logs.String(), "runs on the SQL Server host"); n != 1 {
+		t.Errorf("logged %d times, want once:\n%s", n, logs.String())
+	}
+	for _, physical := range []string{"SQLB", ""} {
+		f := &facts.SQLInstance{Name: "sqlb", PhysicalNetBIOS: physical}
+		c.detectLocal(env, f)
+		if f.Local {
+			t.Errorf("physical NetBIOS %q on host sqla is not local", physical)
+		}
+	}
+}
