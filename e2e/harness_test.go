@@ -346,10 +346,16 @@ func (w *webhook) summary() string {
 	var parts []string
 	for _, m := range w.messages {
 		for _, a := range m.Alerts {
-			parts = append(parts, fmt.Sprintf("%s %s{sql_instance=%q}", a.Status, a.Labels["alertname"], a.Labels["sql_instance"]))
+			var ls []string
+			for _, k := range []string{"sql_instance", "target", "spn", "check", "dc"} {
+				if v := a.Labels[k]; v != "" {
+					ls = append(ls, fmt.Sprintf("%s=%q", k, v))
+				}
+			}
+			parts = append(parts, fmt.Sprintf("%s %s{%s}", a.Status, a.Labels["alertname"], strings.Join(ls, ",")))
 		}
 	}
-	return fmt.Sprintf("%d notifications: %s", len(w.messages), strings.Join(parts, ", "))
+	return fmt.Sprintf("%d notifications: %s", len(w.messages), strings.Join(parts, "; "))
 }
 
 func labelsMatch(labels, match map[string]string) bool {
