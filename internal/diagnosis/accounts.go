@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
 )
 
 // msDS-SupportedEncryptionTypes bits.
@@ -119,22 +120,38 @@ func localAccountFindings(in *input) []Finding {
 	return out
 }
 
-// isLocalAccount recognises LocalService, .\user and HOST\user accounts.
+// isLocalAccount: LocalService and machine-local accounts (.\user,
+// HOST\user) have no identity in the directory, read as the collectors read
+// service accounts.
 func (in *input) isLocalAccount(instance, account string) bool {
 	if a := in.account(account); a != nil && a.Kind == "local" {
 		return true
 	}
-	upper := strings.ToUpper(strings.ReplaceAll(account, " ", ""))
-	if upper == `NTAUTHORITY\LOCALSERVICE` || upper == "LOCALSERVICE" {
-		return true
+	acct, err := spn.ParseAccount(account, "")
+	if err != nil {
+		return false // a bare name: a domain account of the default domain
 	}
-	d, _ := splitAccount(account)
-	if d == "." {
-		return true
+	kind := acct.OnHost(in.hostNetBIOS(instance)).Kind
+	return kind == spn.LocalService || kind == spn.Local
+}
+
+// hostNetBIOS is the instance host's NetBIOS name: configured, reported by
+// the server, or the first label of its DNS name.
+func (in *input) hostNetBIOS(instance string) string {
+	inst := in.instance(instance)
+	if inst != nil && inst.NetBIOSName != "" {
+		return inst.NetBIOSName
 	}
-	if s := in.snap.SQL[instance]; s != nil && d != "" {
-		host, _, _ := strings.Cut(s.MachineName, `\`)
-		return strings.EqualFold(d, host) || strings.EqualFold(d, s.PhysicalNetBIOS)
+	if s := in.snap.SQL[instance]; s != nil {
+		if s.PhysicalNetBIOS != "" {
+			return s.PhysicalNetBIOS
+		}
+		if host, _, _ := strings.Cut(s.MachineName, `\`); host != "" {
+			return host
+		}
 	}
-	return false
+	if inst != nil {
+		return firstLabel(inst.Host)
+	}
+	return ""
 }

@@ -14,13 +14,7 @@ func dnsFindings(in *input) []Finding {
 	for _, h := range in.snap.DNS {
 		group := in.hostGroup(h.Host)
 		if h.ForwardError != "" {
-			out = append(out, Finding{
-				Check: "dns_forward_failed", Severity: Critical, Target: h.Host, Instance: group,
-				Summary: fmt.Sprintf("%s does not resolve", h.Host),
-				Detail:  fmt.Sprintf("Looking up %s failed (%s). Clients cannot connect by that name, and the SPN MSSQLSvc/%s:port that Kerberos is built on is useless to them.", h.Host, h.ForwardError, h.Host),
-				Fix:     fmt.Sprintf("Add (or repair) the A record of %s in the domain's DNS zone.", h.Host),
-				Script:  []string{fmt.Sprintf("# Add-DnsServerResourceRecordA -ZoneName %s -Name %s -IPv4Address <address of %s>", psQuote(zoneOf(h.Host)), psQuote(firstLabel(h.Host)), h.Host)},
-			})
+			out = append(out, dnsForwardFailed(h.Host, h.ForwardError, group))
 			continue
 		}
 		if h.ReverseMatches {
@@ -32,12 +26,12 @@ func dnsFindings(in *input) []Finding {
 			names := h.PTR[addr]
 			if len(names) == 0 {
 				missing = append(missing, addr)
-				script = append(script, ptrScript(addr, h.Host, nil)...)
+				script = append(script, ptrScript(addr, h.Host, nil, false)...)
 				continue
 			}
-			if !containsHost(names, h.Host) {
+			if others := otherHosts(names, h.Host); len(others) > 0 {
 				wrong = append(wrong, fmt.Sprintf("%s → %s", addr, strings.Join(trimDots(names), ", ")))
-				script = append(script, ptrScript(addr, h.Host, trimDots(names))...)
+				script = append(script, ptrScript(addr, h.Host, others, containsHost(names, h.Host))...)
 			}
 		}
 		switch {
@@ -45,7 +39,7 @@ func dnsFindings(in *input) []Finding {
 			out = append(out, Finding{
 				Check: "dns_reverse_mismatch", Severity: Warning, Target: h.Host, Instance: group,
 				Summary: fmt.Sprintf("The reverse lookup of %s names another host", h.Host),
-				Detail:  fmt.Sprintf("%s resolves to %s, but the PTR records say %s. Clients that canonicalise the server name by reverse lookup (MIT Kerberos with rdns, some drivers and tools) build the SPN from the other name and get no ticket or a ticket for the wrong service: NTLM fallback or KRB_AP_ERR_MODIFIED.", h.Host, strings.Join(h.Addresses, ", "), strings.Join(wrong, "; ")),
+				Detail:  fmt.Sprintf("%s resolves to %s, but the PTR records say %s. Clients that canonicalise the server name by reverse lookup (MIT Kerberos with rdns, some drivers and tools) build the SPN from the other name (with several PTR records, from whichever comes first) and get no ticket or a ticket for the wrong service: NTLM fallback or KRB_AP_ERR_MODIFIED.", h.Host, strings.Join(h.Addresses, ", "), strings.Join(wrong, "; ")),
 				Fix:     fmt.Sprintf("Make every address of %s point back to it (and remove stale PTR records of former names).", h.Host),
 				Script:  script,
 			})
@@ -56,7 +50,7 @@ func dnsFindings(in *input) []Finding {
 			}
 			if len(script) == 0 {
 				for _, addr := range h.Addresses {
-					script = append(script, ptrScript(addr, h.Host, nil)...)
+					script = append(script, ptrScript(addr, h.Host, nil, false)...)
 				}
 			}
 			out = append(out, Finding{
@@ -71,9 +65,31 @@ func dnsFindings(in *input) []Finding {
 	return out
 }
 
-// ptrScript adds the PTR of addr → host, removing stale names. The /24
-// reverse zone is a guess, said so in the script.
-func ptrScript(addr, host string, stale []string) []string {
+// dnsForwardFailed: a name that does not exist is critical; a lookup that
+// failed otherwise (timeout, server failure) says nothing certain about the
+// name and is a warning. "no such host" is how Go reports NXDOMAIN.
+func dnsForwardFailed(host, lookupErr, group string) Finding {
+	f := Finding{
+		Check: "dns_forward_failed", Severity: Critical, Target: host, Instance: group,
+		Summary: fmt.Sprintf("%s does not resolve", host),
+		Detail:  fmt.Sprintf("Looking up %s failed (%s). Clients cannot connect by that name, and the SPN built from it is useless to them.", host, lookupErr),
+		Fix:     fmt.Sprintf("Add (or repair) the A record of %s in the domain's DNS zone.", host),
+		Script:  []string{fmt.Sprintf("# Add-DnsServerResourceRecordA -ZoneName %s -Name %s -IPv4Address <address of %s>", psQuote(zoneOf(host)), psQuote(firstLabel(host)), host)},
+	}
+	if !strings.Contains(lookupErr, "no such host") {
+		f.Severity = Warning
+		f.Summary = fmt.Sprintf("The exporter could not look %s up", host)
+		f.Detail = fmt.Sprintf("Looking up %s failed (%s): the DNS server did not give an answer, so the exporter cannot tell whether the name exists. Clients that meet the same failure cannot connect by that name.", host, lookupErr)
+		f.Fix = "Check that the DNS servers the exporter asks (dns.servers, or the system resolver) answer, and that they serve the domain's zone."
+		f.Script = nil
+	}
+	return f
+}
+
+// ptrScript makes addr's PTR name host: stale names are removed, and the
+// host's own record added unless present. The /24 reverse zone is a guess,
+// said so in the script.
+func ptrScript(addr, host string, stale []string, present bool) []string {
 	ip := net.ParseIP(addr).To4()
 	if ip == nil {
 		return []string{fmt.Sprintf("# add a PTR record for %s naming %s in its ip6.arpa zone", addr, host)}
@@ -84,7 +100,21 @@ func ptrScript(addr, host string, stale []string) []string {
 	for _, s := range stale {
 		out = append(out, fmt.Sprintf("Remove-DnsServerResourceRecord -ZoneName %s -RRType Ptr -Name %s -RecordData %s -Force  # stale name of %s", psQuote(zone), psQuote(name), psQuote(s+"."), addr))
 	}
+	if present {
+		return out
+	}
 	return append(out, fmt.Sprintf("Add-DnsServerResourceRecordPtr -ZoneName %s -Name %s -PtrDomainName %s  # adjust the zone if it is not a /24", psQuote(zone), psQuote(name), psQuote(strings.TrimSuffix(host, ".")+".")))
+}
+
+// otherHosts are the PTR names that are not host.
+func otherHosts(names []string, host string) []string {
+	var out []string
+	for _, n := range names {
+		if !containsHost([]string{n}, host) {
+			out = append(out, strings.TrimSuffix(n, "."))
+		}
+	}
+	return out
 }
 
 func containsHost(names []string, host string) bool {

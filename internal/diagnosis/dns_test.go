@@ -17,10 +17,29 @@ func TestDNSRules(t *testing.T) {
 		{
 			name: "forward lookup fails",
 			mutate: func(_ *config.Config, s *facts.Snapshot) {
-				s.DNS[1] = facts.HostDNS{Host: "sqlb.corp.test", ForwardError: "lookup sqlb.corp.test: no such host"}
+				s.DNS[1] = facts.HostDNS{Host: "sqlb.corp.test", ForwardError: "lookup sqlb.corp.test on 127.0.0.1:53: no such host"}
 			},
 			want:     []string{"dns_forward_failed critical sqlb.corp.test"},
 			contains: map[string][]string{"dns_forward_failed": {"no such host", "# Add-DnsServerResourceRecordA -ZoneName 'corp.test' -Name 'sqlb'"}},
+		},
+		{
+			name: "forward lookup times out: the name may exist",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.DNS[1] = facts.HostDNS{Host: "sqlb.corp.test", ForwardError: "lookup sqlb.corp.test on 127.0.0.1:53: i/o timeout"}
+			},
+			want:     []string{"dns_forward_failed warning sqlb.corp.test"},
+			contains: map[string][]string{"dns_forward_failed": {"cannot tell whether the name exists"}},
+		},
+		{
+			name: "PTR names the host and a former name",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.DNS[1].PTR = map[string][]string{"127.0.0.12": {"sqlb.corp.test.", "oldb.corp.test."}}
+				s.DNS[1].ReverseMatches = false
+			},
+			want: []string{"dns_reverse_mismatch warning sqlb.corp.test"},
+			contains: map[string][]string{"dns_reverse_mismatch": {
+				"Remove-DnsServerResourceRecord -ZoneName '0.0.127.in-addr.arpa' -RRType Ptr -Name '12' -RecordData 'oldb.corp.test.' -Force",
+			}},
 		},
 		{
 			name: "reverse names another host",

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
 )
 
 // input is what every rule reads: the facts, the configuration, and lookups
@@ -81,6 +82,25 @@ func (in *input) serviceAccount(instance string) string {
 	}
 	if s := in.snap.SQL[instance]; s != nil {
 		return s.EngineAccount
+	}
+	return ""
+}
+
+// directoryAccount is the directory account whose SPNs and rights matter
+// for an instance (DOMAIN\sam): the one the SPN collector expected, else the
+// configured or reported account when it is a domain account; "" when
+// unknown or when the service acts as its computer account unseen.
+func (in *input) directoryAccount(instance string) string {
+	for _, e := range in.expectedSPNs(instance) {
+		if e.ExpectedAccount != "" {
+			return e.ExpectedAccount
+		}
+	}
+	raw := in.serviceAccount(instance)
+	if acct, err := spn.ParseAccount(raw, ""); err == nil {
+		if k := acct.OnHost(in.hostNetBIOS(instance)).Kind; k == spn.DomainUser || k == spn.ManagedOrComputer {
+			return raw
+		}
 	}
 	return ""
 }
@@ -164,7 +184,7 @@ func (in *input) sameAccount(a, b string) bool {
 func (in *input) accountGroup(account string) string {
 	users := map[string]bool{}
 	for _, inst := range in.cfg.SQLInstances {
-		if a := in.serviceAccount(inst.Name); a != "" && in.sameAccount(a, account) {
+		if a := in.directoryAccount(inst.Name); a != "" && in.sameAccount(a, account) {
 			users[inst.Name] = true
 		}
 	}
@@ -230,7 +250,7 @@ func (in *input) spnHolders(spn string) (holders []string, known bool) {
 // isServiceAccount says whether a configured instance or service runs as it.
 func (in *input) isServiceAccount(account string) bool {
 	for _, inst := range in.cfg.SQLInstances {
-		if a := in.serviceAccount(inst.Name); a != "" && in.sameAccount(a, account) {
+		if a := in.directoryAccount(inst.Name); a != "" && in.sameAccount(a, account) {
 			return true
 		}
 	}

@@ -115,14 +115,13 @@ func (in *input) kdcPrincipalUnknown(t facts.TicketProbe, holders []string) Find
 		Check: "kdc_principal_unknown", Target: t.SPN, Instance: in.group(t.Target),
 		Summary: fmt.Sprintf("The KDC does not know SPN %s (KDC_ERR_S_PRINCIPAL_UNKNOWN)", t.SPN),
 	}
+	f.Severity = Warning
 	if len(holders) == 1 {
-		f.Severity = Warning
 		f.Detail = fmt.Sprintf("The directory shows %s on %s, but the KDC that answered the exporter says it does not know it (error 7). Either the SPN has not replicated to that DC yet, or it is held in another domain whose KDC the request was not referred to. Clients asking that KDC fall back to NTLM.", t.SPN, holders[0])
 		f.Fix = "Check replication to every DC (repadmin /syncall, or wait for it) and which domain holds the SPN."
 		return f
 	}
-	f.Severity = Warning
-	if in.expectsKerberos(t.Target) {
+	if in.expectsKerberos(t.Target) && !isSecondarySQLSPN(t.SPN) {
 		f.Severity = Critical
 	}
 	f.Detail = fmt.Sprintf("The KDC answered KDC_ERR_S_PRINCIPAL_UNKNOWN (error 7) for %s: no account holds it as far as the KDC knows. Clients get no ticket and silently fall back to NTLM, and their credentials cannot be delegated to a linked server (%s).", t.SPN, anonymousLogon)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
 )
 
 // Messages quoted in details, as users meet them.
@@ -45,6 +46,16 @@ func spnFindings(in *input) []Finding {
 	return out
 }
 
+// isSecondarySQLSPN: an MSSQLSvc SPN without a port, or on a short host
+// name. TCP clients using the FQDN, which are most clients, never ask for it.
+func isSecondarySQLSPN(name string) bool {
+	p, err := spn.Parse(name)
+	if err != nil || !strings.EqualFold(p.ServiceClass, "MSSQLSvc") {
+		return false
+	}
+	return p.Port == 0 || !strings.Contains(p.Host, ".")
+}
+
 // scanHolders are the holders the forest-wide duplicate scan saw for an SPN.
 func (in *input) scanHolders(spn string) []string {
 	if d := in.snap.Duplicates; d != nil {
@@ -72,10 +83,13 @@ func unionAccounts(a, b []string) []string {
 
 func (in *input) spnMissing(e facts.ExpectedSPN) Finding {
 	sev := Warning
-	if in.expectsKerberos(e.Target) {
+	if in.expectsKerberos(e.Target) && !isSecondarySQLSPN(e.SPN) {
 		sev = Critical
 	}
 	detail := fmt.Sprintf("No account in the forest holds %s. A client asking the KDC for a ticket to it gets KDC_ERR_S_PRINCIPAL_UNKNOWN (error 7) and Windows silently falls back to NTLM: the connection works, but auth_scheme is NTLM, and a linked server that uses the caller's credentials fails with %s because NTLM credentials cannot be delegated.", e.SPN, anonymousLogon)
+	if isSecondarySQLSPN(e.SPN) {
+		detail += " Only some clients ask for this form: those on named pipes or shared memory (no port), or connecting by a short name they do not canonicalise; TCP clients that use the FQDN ask for MSSQLSvc/<FQDN>:<port>."
+	}
 	if in.ticketError(e.SPN) == 7 {
 		detail += " The exporter's own ticket request for it failed with error 7, which confirms it."
 	}
@@ -210,16 +224,7 @@ func registrationFindings(in *input) []Finding {
 	for _, name := range sortedKeys(in.snap.ErrorLogs) {
 		el := in.snap.ErrorLogs[name]
 		if !el.Readable {
-			detail := "SQL Server logs at start-up whether it could register its SPNs (message 26059) or not (26067), but the exporter may not read the error log"
-			if el.Error != "" {
-				detail += " (" + el.Error + ")"
-			}
-			out = append(out, Finding{
-				Check: "spn_registration_unknown", Severity: Info, Target: name, Instance: in.group(name),
-				Summary: "SPN registration at start-up is unknown: the exporter may not read the error log",
-				Detail:  detail + ". This says nothing about whether registration failed; the SPN checks still tell whether the SPNs exist.",
-				Fix:     "Grant the exporter's login VIEW ANY ERROR LOG (SQL Server 2022 and later) or membership of securityadmin (earlier versions), which sp_readerrorlog requires.",
-			})
+			out = append(out, in.registrationUnknown(name, el))
 			continue
 		}
 		var failed, absent []facts.SPNRegistration
@@ -240,6 +245,28 @@ func registrationFindings(in *input) []Finding {
 	return out
 }
 
+// registrationUnknown: the log could not be read, so registration is
+// unknown, never failed.
+func (in *input) registrationUnknown(instance string, el *facts.ErrorLog) Finding {
+	f := Finding{
+		Check: "spn_registration_unknown", Severity: Info, Target: instance, Instance: in.group(instance),
+		Summary: "SPN registration at start-up is unknown: the exporter may not read the error log",
+		Fix:     "Grant the exporter's login VIEW ANY ERROR LOG (SQL Server 2022 and later) or membership of securityadmin (earlier versions), which sp_readerrorlog requires.",
+	}
+	reason := "the exporter may not read the error log"
+	if !el.PermissionDenied && el.Error != "" {
+		f.Summary = "SPN registration at start-up is unknown: the exporter could not read the error log"
+		reason = "the exporter could not read the error log"
+		f.Fix = "Look into the error quoted here: the log could not be read for another reason than a missing grant."
+	}
+	if el.Error != "" {
+		reason += " (" + el.Error + ")"
+	}
+	f.Detail = "SQL Server logs at start-up whether it could register its SPNs (message 26059) or not (26067), but " + reason +
+		". This says nothing about whether registration failed; the SPN checks still tell whether the SPNs exist."
+	return f
+}
+
 func (in *input) registrationFailed(instance string, failed, absent []facts.SPNRegistration) Finding {
 	spns := make([]string, len(failed))
 	codes := map[string]bool{}
@@ -247,7 +274,7 @@ func (in *input) registrationFailed(instance string, failed, absent []facts.SPNR
 		spns[i] = r.SPN
 		codes[r.ReturnCode] = true
 	}
-	account := in.serviceAccount(instance)
+	account := in.directoryAccount(instance)
 	who := "its service account"
 	if account != "" {
 		who = account

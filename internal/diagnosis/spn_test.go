@@ -46,6 +46,19 @@ func TestSPNRules(t *testing.T) {
 			contains: map[string][]string{"spn_missing": {"failed with error 7", "0x2098", "spn_registration_failed"}},
 		},
 		{
+			name:     "missing port-less form while the TCP form exists is a warning",
+			mutate:   func(_ *config.Config, s *facts.Snapshot) { expectedSPN(s, spnAHost).Holders = nil },
+			want:     []string{"spn_missing warning " + spnAHost},
+			contains: map[string][]string{"spn_missing": {"named pipes"}},
+		},
+		{
+			name: "missing short-name form is a warning",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.SPNs = append(s.SPNs, facts.ExpectedSPN{Target: "sqla", SPN: "MSSQLSvc/sqla:1433", ExpectedAccount: `CORP\sqlsvc_a`})
+			},
+			want: []string{"spn_missing warning MSSQLSvc/sqla:1433"},
+		},
+		{
 			name: "missing where Kerberos is not expected is a warning",
 			mutate: func(c *config.Config, s *facts.Snapshot) {
 				no := false
@@ -199,11 +212,21 @@ func TestRegistrationRules(t *testing.T) {
 		{
 			name: "unreadable log is unknown, never failed",
 			mutate: func(_ *config.Config, s *facts.Snapshot) {
-				s.ErrorLogs["sqla"] = &facts.ErrorLog{Instance: "sqla", Readable: false, Error: "error 15003: only members of securityadmin"}
+				s.ErrorLogs["sqla"] = &facts.ErrorLog{Instance: "sqla", PermissionDenied: true, Error: "error 15003: only members of securityadmin"}
 				expectedSPN(s, spnA).Holders = nil
 			},
 			want:     []string{"spn_registration_unknown info sqla"},
 			contains: map[string][]string{"spn_registration_unknown": {"15003", "VIEW ANY ERROR LOG"}},
+		},
+		{
+			name: "log unreadable for another reason is unknown too",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.ErrorLogs["sqla"] = &facts.ErrorLog{Instance: "sqla", Error: "sp_readerrorlog: timeout"}
+				failAIn := facts.SPNRegistration{SPN: spnA, ReturnCode: "0x2098"}
+				s.ErrorLogs["sqla"].Registrations = []facts.SPNRegistration{failAIn}
+			},
+			want:     []string{"spn_registration_unknown info sqla"},
+			contains: map[string][]string{"spn_registration_unknown": {"could not read", "timeout"}},
 		},
 		{
 			name: "unknown service account gives a commented script",
@@ -212,9 +235,25 @@ func TestRegistrationRules(t *testing.T) {
 				expectedSPN(s, spnA).Holders = nil
 				c.SQLInstances[0].ServiceAccount = ""
 				s.SQL["sqla"].EngineAccount = ""
+				expectedSPN(s, spnA).ExpectedAccount = ""
+				expectedSPN(s, spnAHost).ExpectedAccount = ""
 			},
 			want:     []string{"spn_registration_failed warning sqla"},
 			contains: map[string][]string{"spn_registration_failed": {"# dsacls '<DN>'"}},
+		},
+		{
+			name: "a virtual account registers on the computer account",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				failA(s)
+				c.SQLInstances[0].ServiceAccount = ""
+				s.SQL["sqla"].EngineAccount = `NT SERVICE\MSSQLSERVER`
+				expectedSPN(s, spnA).Holders, expectedSPN(s, spnA).ExpectedAccount = nil, `CORP\SQLA$`
+				expectedSPN(s, spnAHost).ExpectedAccount = `CORP\SQLA$`
+			},
+			want: []string{"spn_registration_failed warning sqla"},
+			contains: map[string][]string{"spn_registration_failed": {
+				`CORP\SQLA$ lacks`, `dsacls (Get-ADComputer 'SQLA$').DistinguishedName /G 'SELF:RPWP;servicePrincipalName'`,
+			}},
 		},
 	})
 }

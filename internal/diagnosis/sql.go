@@ -22,11 +22,15 @@ func sqlFindings(in *input) []Finding {
 			out = append(out, in.sqlUnreachable(inst.Name, s))
 			continue
 		}
-		if len(s.PermissionErrors) > 0 {
+		denied := append([]string(nil), s.PermissionErrors...)
+		if ls := in.snap.LinkedServers[inst.Name]; ls != nil && ls.PermissionDenied {
+			denied = append(denied, "linked servers")
+		}
+		if len(denied) > 0 {
 			out = append(out, Finding{
 				Check: "exporter_permission_denied", Severity: Info, Target: inst.Name, Instance: inst.Name,
-				Summary: fmt.Sprintf("The exporter's login may not run %d of its queries on %s", len(s.PermissionErrors), inst.Name),
-				Detail:  fmt.Sprintf("These queries failed for lack of a grant, so the facts they read are missing and their checks stay silent: %s.", strings.Join(s.PermissionErrors, ", ")),
+				Summary: fmt.Sprintf("The exporter's login may not run %d of its queries on %s", len(denied), inst.Name),
+				Detail:  fmt.Sprintf("These queries failed for lack of a grant, so the facts they read are missing and their checks stay silent: %s.", strings.Join(denied, ", ")),
 				Fix:     "Grant the exporter's login VIEW SERVER STATE (VIEW SERVER PERFORMANCE STATE on SQL Server 2022) and VIEW ANY DEFINITION.",
 			})
 		}
@@ -146,12 +150,21 @@ func ntlmClients(name, host string, s *facts.SQLInstance) Finding {
 func (in *input) kerberosCauses(instance string) []string {
 	var causes []string
 	causes = append(causes, in.spnCauses(instance)...)
-	if account := in.serviceAccount(instance); account != "" {
-		causes = append(causes, in.accountCauses(instance, account)...)
-	}
+	causes = append(causes, in.accountCauses(instance)...)
 	_, crit := in.skewThresholds()
-	if s := in.snap.SQL[instance]; s != nil && s.ClockMeasured && abs(s.ClockSkew) >= crit {
+	s := in.snap.SQL[instance]
+	if s != nil && s.ClockMeasured && abs(s.ClockSkew) >= crit {
 		causes = append(causes, fmt.Sprintf("its clock is %s the exporter's", fmtSkew(s.ClockSkew)))
+	}
+	if s != nil && len(causes) == 0 {
+		switch s.KerberosErrorCode {
+		case krbErrPrincipalUnknown:
+			causes = append(causes, "the KDC does not know the SPN the exporter asked for (error 7): clients use a name or port no SPN matches")
+		case krbErrSkew:
+			causes = append(causes, "the KDC refused the exporter's ticket request for clock skew (error 37)")
+		case krbErrETypeNoSupp:
+			causes = append(causes, "the KDC has no key of a usable encryption type for the service account (error 14)")
+		}
 	}
 	if inst := in.instance(instance); inst != nil {
 		for _, h := range in.snap.DNS {
@@ -164,12 +177,13 @@ func (in *input) kerberosCauses(instance string) []string {
 }
 
 // accountCauses names what is wrong with the account an instance runs as.
-func (in *input) accountCauses(instance, account string) []string {
-	if in.isLocalAccount(instance, account) {
-		return []string{fmt.Sprintf("it runs as %s, which has no network identity", account)}
+func (in *input) accountCauses(instance string) []string {
+	if raw := in.serviceAccount(instance); raw != "" && in.isLocalAccount(instance, raw) {
+		return []string{fmt.Sprintf("it runs as %s, which has no network identity", raw)}
 	}
+	account := in.directoryAccount(instance)
 	a := in.account(account)
-	if a == nil || !a.Found {
+	if account == "" || a == nil || !a.Found {
 		return nil
 	}
 	var causes []string
@@ -230,15 +244,13 @@ func linkedServerFindings(in *input) []Finding {
 // isAnonymousFailure: the back end saw no user, the mark of credentials
 // that could not be delegated ("(null)" on SQL Server 2000).
 func isAnonymousFailure(sv facts.LinkedServer) bool {
-	msg := strings.ToUpper(sv.ErrMsg)
+	msg := strings.ToUpper(sv.ErrMsg + " " + sv.HopError)
 	return sv.Cause == "delegation" || strings.Contains(msg, "ANONYMOUS LOGON") || strings.Contains(msg, "USER '(NULL)'")
 }
 
 func (in *input) hopAnonymous(instance string, sv facts.LinkedServer, target string) Finding {
 	detail := fmt.Sprintf("Linked server %s on %s forwards the caller's own credentials, and the back end %s refused the hop", sv.Name, instance, orDefault(sv.TargetInstance, sv.DataSource))
-	if sv.ErrMsg != "" {
-		detail += fmt.Sprintf(" with error %d: %s", sv.ErrNumber, strings.TrimSuffix(sv.ErrMsg, "."))
-	}
+	detail += linkError(sv)
 	detail += fmt.Sprintf(". %s could not present the user's identity, so the back end saw ANONYMOUS LOGON; every user of the linked server fails the same way.", instance)
 	return Finding{
 		Check: "linked_server_hop_anonymous", Severity: Critical, Target: target, Instance: in.group(instance),
@@ -259,13 +271,15 @@ func (in *input) hopNTLM(instance string, sv facts.LinkedServer, target string) 
 }
 
 func (in *input) linkedServerTestFailed(instance string, sv facts.LinkedServer, target string) Finding {
-	detail := fmt.Sprintf("Testing linked server %s on %s failed", sv.Name, instance)
+	what := "sp_testlinkedserver"
+	if sv.TestOK {
+		what = "the query through it"
+	}
+	detail := fmt.Sprintf("Testing linked server %s on %s failed at %s", sv.Name, instance, what)
 	if sv.Cause != "" {
 		detail += " (" + sv.Cause + ")"
 	}
-	if sv.ErrMsg != "" {
-		detail += fmt.Sprintf(" with error %d: %s", sv.ErrNumber, strings.TrimSuffix(sv.ErrMsg, "."))
-	}
+	detail += linkError(sv)
 	detail += ". The failure is not the ANONYMOUS LOGON of a broken delegation, so its cause is elsewhere: the back end's availability, the remote login, or the mapping."
 	fix := map[string]string{
 		"network":      "Check that the data source names a reachable instance and port.",
@@ -282,6 +296,17 @@ func (in *input) linkedServerTestFailed(instance string, sv facts.LinkedServer, 
 		Detail:  detail,
 		Fix:     fix,
 	}
+}
+
+// linkError quotes the error of a failed linked-server test or hop query.
+func linkError(sv facts.LinkedServer) string {
+	switch {
+	case sv.ErrMsg != "":
+		return fmt.Sprintf(" with error %d: %s", sv.ErrNumber, strings.TrimSuffix(sv.ErrMsg, "."))
+	case sv.HopError != "":
+		return ": " + strings.TrimSuffix(sv.HopError, ".")
+	}
+	return ""
 }
 
 // hopCauseSentence names the likely causes of a failed or NTLM second hop

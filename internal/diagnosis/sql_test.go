@@ -98,6 +98,23 @@ func TestSQLRules(t *testing.T) {
 			want: []string{"exporter_permission_denied info sqla"},
 		},
 		{
+			name: "linked-server catalog denied joins the permission finding",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.LinkedServers["sqla"] = &facts.LinkedServers{Instance: "sqla", PermissionDenied: true, Error: "permission denied"}
+			},
+			want:     []string{"exporter_permission_denied info sqla"},
+			contains: map[string][]string{"exporter_permission_denied": {"linked servers"}},
+		},
+		{
+			name: "first hop NTLM for clock skew, told by the KDC error of the fallback",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				sa := s.SQL["sqla"]
+				sa.AuthScheme, sa.UsedNTLMFallback, sa.KerberosError, sa.KerberosErrorCode = "NTLM", true, "KRB_AP_ERR_SKEW", 37
+			},
+			want:     []string{"first_hop_ntlm critical sqla"},
+			contains: map[string][]string{"first_hop_ntlm": {"clock skew (error 37)"}},
+		},
+		{
 			name: "not collected: no verdict",
 			mutate: func(_ *config.Config, s *facts.Snapshot) {
 				delete(s.SQL, "sqla")
@@ -179,6 +196,24 @@ func TestLinkedServerRules(t *testing.T) {
 			},
 			want:     []string{"linked_server_test_failed warning sqla/SQLB"},
 			contains: map[string][]string{"linked_server_test_failed": {"network", "reachable"}},
+		},
+		{
+			name: "test passes but the query through the hop fails",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				h := hop(s)
+				h.HopOK, h.HopAuthScheme, h.HopError = false, "", "mssql: Invalid object name 'sys.dm_exec_connections'."
+			},
+			want:     []string{"linked_server_test_failed warning sqla/SQLB"},
+			contains: map[string][]string{"linked_server_test_failed": {"the query through it", "Invalid object name"}},
+		},
+		{
+			name: "hop query failing with ANONYMOUS LOGON",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				h := hop(s)
+				h.HopOK, h.HopAuthScheme, h.HopError = false, "", "mssql: Login failed for user 'NT AUTHORITY\\ANONYMOUS LOGON'."
+			},
+			want:     []string{"linked_server_hop_anonymous critical sqla/SQLB"},
+			contains: map[string][]string{"linked_server_hop_anonymous": {"refused the hop: mssql: Login failed"}},
 		},
 		{
 			name: "a fixed remote login failing to log in is not a delegation problem",
