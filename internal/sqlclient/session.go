@@ -41,11 +41,6 @@ const maxOpenConns = 4
 type Session struct {
 	DB       *sql.DB
 	Instance *config.SQLInstance
-	// Method is how the session logged in: sql, ntlm, kerberos or windows
-	// (ntlm after a Kerberos login fell back).
-	Method string
-	// Addr is the host:port dialled.
-	Addr string
 	// ServerSPN is the SPN a Kerberos login asked a ticket for.
 	ServerSPN string
 	// UsedNTLMFallback is set when no Kerberos ticket could be had and the
@@ -121,7 +116,7 @@ func connect(ctx context.Context, inst *config.SQLInstance, krb *config.Kerberos
 	if err != nil {
 		return nil, fail(t.addr(), err)
 	}
-	s := &Session{Instance: inst, Method: method, Addr: t.addr(), ServerSPN: t.spn}
+	s := &Session{Instance: inst, ServerSPN: t.spn}
 	switch method {
 	case MethodSQL:
 		cfg.User, cfg.Password = inst.Auth.Username, inst.Auth.Password.Value()
@@ -146,7 +141,6 @@ func connect(ctx context.Context, inst *config.SQLInstance, krb *config.Kerberos
 		s.UsedNTLMFallback = true
 		s.KerberosError = err.Error()
 		s.KerberosErrorCode, _ = krberr.Code(err)
-		s.Method = MethodNTLM
 		cfg, _ = baseConfig(inst, t) // succeeded above with the same input
 		user := ntlmUser(kerberosUser(&inst.Auth, krb), firstNonEmpty(inst.Auth.Realm, krb.Realm))
 		setNTLM(&cfg, user, inst.Auth.Password.Value())
