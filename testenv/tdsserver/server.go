@@ -13,6 +13,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"sort"
 	"sync"
 	"time"
 )
@@ -45,6 +46,7 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
 	sessions map[uint16]*session // logged-in sessions by session id
+	history  []SessionInfo       // every login, newest last, at most maxHistory
 	nextSPID uint16
 	closed   bool
 }
@@ -174,6 +176,10 @@ func (s *Server) register(ss *session) {
 		if _, live := s.sessions[id]; !live && !taken[int(id)] {
 			ss.spid = id
 			s.sessions[id] = ss
+			s.history = append(s.history, ss.info())
+			if len(s.history) > maxHistory {
+				s.history = s.history[len(s.history)-maxHistory:]
+			}
 			return
 		}
 	}
@@ -205,6 +211,42 @@ func (s *Server) allSessions() []sessionRow {
 		rows = append(rows, sessionRow{e.SessionID, e.HostName, e.LoginName, e.ProgramName, e.AuthScheme, e.NetTransport})
 	}
 	return rows
+}
+
+// SessionInfo describes a live session, for tests and diagnostics.
+type SessionInfo struct {
+	ID         int
+	Login      string // e.g. CORP\krbmon, CORP\sqlsvc_a (a delegated hop), krbmon_sql
+	AuthScheme string // KERBEROS | NTLM | SQL
+	HostName   string
+	Program    string
+}
+
+const maxHistory = 1000
+
+// LoginHistory returns the last logins since the server started, oldest
+// first, including sessions that have ended (e.g. a linked-server hop).
+func (s *Server) LoginHistory() []SessionInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]SessionInfo(nil), s.history...)
+}
+
+// Sessions returns the logged-in sessions (not the scenario's extra ones),
+// ordered by session id.
+func (s *Server) Sessions() []SessionInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SessionInfo, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		out = append(out, ss.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (ss *session) info() SessionInfo {
+	return SessionInfo{int(ss.spid), ss.login, ss.scheme, ss.host, ss.program}
 }
 
 // now is SYSUTCDATETIME() on this server: real UTC plus the scenario's offset.
