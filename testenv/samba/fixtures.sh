@@ -61,8 +61,14 @@ lanes_wait() {
 }
 
 add_users() { # every account starts as an ordinary, enabled user (userAccountControl 0x200)
-	local u
-	for u in "$@"; do st user add "$u" "$SVC_PASSWORD"; done
+	local u pw
+	for u in "$@"; do
+		pw=$SVC_PASSWORD
+		# wrongacct gets a password of its own: RC4 keys are unsalted (MD4 of the password), so
+		# with sqlsvc_d's password sqld's RC4 tickets would decrypt with sqlsvc_d's keys
+		[ "$u" = wrongacct ] && pw=$WRONGACCT_PASSWORD
+		st user add "$u" "$pw"
+	done
 }
 
 # SQL E runs as a gMSA/virtual account: a computer account stands in for it, with a gMSA's
@@ -94,6 +100,10 @@ make_dns() {
 		st dns add "$DC1_IP" "$DNSDOMAIN" "$name" A "$ip" "${auth[@]}"
 		st dns add "$DC1_IP" "$rev" "${ip##*.}" PTR "$name.$DNSDOMAIN" "${auth[@]}"
 	done
+	# the DC itself: provision never registers 127.0.0.1 (it drops that address on purpose)
+	st dns add "$DC1_IP" "$DNSDOMAIN" "$DC_HOST" A "$DC1_IP" "${auth[@]}"
+	st dns add "$DC1_IP" "$DNSDOMAIN" @ A "$DC1_IP" "${auth[@]}"
+	st dns add "$DC1_IP" "$rev" "${DC1_IP##*.}" PTR "$DC_HOST.$DNSDOMAIN" "${auth[@]}"
 	# forward and reverse disagree: sqlm's address maps back to a former name
 	st dns add "$DC1_IP" "$DNSDOMAIN" sqlm A 127.0.0.19 "${auth[@]}"
 	st dns add "$DC1_IP" "$rev" 19 PTR "oldname.$DNSDOMAIN" "${auth[@]}"

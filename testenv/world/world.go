@@ -51,7 +51,8 @@ type World struct {
 	SMBConfDC2 string // DC2's smb.conf
 
 	AdminUser, AdminPassword string // "Administrator"
-	ServicePassword          string // password of every fixture account
+	ServicePassword          string // password of every fixture account but wrongacct ("Passw0rd!Svc1")
+	WrongAcctPassword        string // wrongacct's own password ("Passw0rd!Wrong1"), see Password
 
 	MonitorUser, MonitorPassword, MonitorKeytab string // "krbmon": the exporter's own identity, an ordinary user
 
@@ -169,26 +170,27 @@ func Load(dir string) (*World, error) {
 		return ""
 	}
 	w := &World{
-		Dir:             need("DIR"),
-		Realm:           need("REALM"),
-		Domain:          need("DOMAIN"),
-		BaseDN:          need("BASE_DN"),
-		NetBIOS:         need("NETBIOS"),
-		DCHostName:      need("DC_HOST"),
-		DC1:             need("DC1"),
-		DC2:             need("DC2"),
-		Krb5Conf:        need("KRB5_CONF"),
-		Krb5ConfSkewed:  need("KRB5_CONF_SKEWED"),
-		CACert:          need("CA_CERT"),
-		SMBConf:         need("SMB_CONF"),
-		SMBConfDC2:      need("SMB_CONF_DC2"),
-		AdminUser:       need("ADMIN_USER"),
-		AdminPassword:   need("ADMIN_PASSWORD"),
-		ServicePassword: need("SVC_PASSWORD"),
-		MonitorUser:     need("MONITOR_USER"),
-		MonitorPassword: need("MONITOR_PASSWORD"),
-		MonitorKeytab:   need("MONITOR_KEYTAB"),
-		Keytabs:         map[string]string{},
+		Dir:               need("DIR"),
+		Realm:             need("REALM"),
+		Domain:            need("DOMAIN"),
+		BaseDN:            need("BASE_DN"),
+		NetBIOS:           need("NETBIOS"),
+		DCHostName:        need("DC_HOST"),
+		DC1:               need("DC1"),
+		DC2:               need("DC2"),
+		Krb5Conf:          need("KRB5_CONF"),
+		Krb5ConfSkewed:    need("KRB5_CONF_SKEWED"),
+		CACert:            need("CA_CERT"),
+		SMBConf:           need("SMB_CONF"),
+		SMBConfDC2:        need("SMB_CONF_DC2"),
+		AdminUser:         need("ADMIN_USER"),
+		AdminPassword:     need("ADMIN_PASSWORD"),
+		ServicePassword:   need("SVC_PASSWORD"),
+		WrongAcctPassword: need("WRONGACCT_PASSWORD"),
+		MonitorUser:       need("MONITOR_USER"),
+		MonitorPassword:   need("MONITOR_PASSWORD"),
+		MonitorKeytab:     need("MONITOR_KEYTAB"),
+		Keytabs:           map[string]string{},
 	}
 	skew := need("DC2_SKEW_SECONDS")
 	keytabDir := need("KEYTAB_DIR")
@@ -228,6 +230,19 @@ func (w *World) SambaTool(args ...string) (string, error) {
 		return string(out), fmt.Errorf("samba-tool %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return string(out), nil
+}
+
+// Password returns the password of a fixture account (sAMAccountName): ServicePassword for
+// all of them except wrongacct, which has a password of its own so that its unsalted RC4 key
+// differs from sqlsvc_d's; AdminPassword for Administrator.
+func (w *World) Password(sam string) string {
+	switch strings.ToLower(sam) {
+	case "wrongacct":
+		return w.WrongAcctPassword
+	case "administrator":
+		return w.AdminPassword
+	}
+	return w.ServicePassword
 }
 
 // DNSServer is DC1's DNS server (Samba's internal DNS, no forwarder): "127.0.0.1:53".
