@@ -90,12 +90,9 @@ func loginFailed(user, reason string) *loginError {
 }
 
 func (ss *session) handshake() error {
-	m, err := readMessage(ss.conn)
+	m, err := readMessageOf(ss.conn, pktPrelogin)
 	if err != nil {
 		return err
-	}
-	if m.typ != pktPrelogin {
-		return protoErrorf("expected PRELOGIN, got packet type %#x", m.typ)
 	}
 	opts, err := parsePrelogin(m.data)
 	if err != nil {
@@ -108,11 +105,8 @@ func (ss *session) handshake() error {
 		return err
 	}
 
-	if m, err = readMessage(ss.conn); err != nil {
+	if m, err = readMessageOf(ss.conn, pktLogin7); err != nil {
 		return err
-	}
-	if m.typ != pktLogin7 {
-		return protoErrorf("expected LOGIN7, got packet type %#x", m.typ)
 	}
 	l, err := parseLogin7(m.data)
 	if err != nil {
@@ -186,12 +180,9 @@ func (ss *session) authenticateNTLM(l *login7) error {
 	if err := ss.reply(&t); err != nil {
 		return err
 	}
-	m, err := readMessage(ss.conn)
+	m, err := readMessageOf(ss.conn, pktSSPI)
 	if err != nil {
 		return err
-	}
-	if m.typ != pktSSPI {
-		return protoErrorf("expected SSPI message, got packet type %#x", m.typ)
 	}
 	login, workstation, err := ntlmIdentity(m.data)
 	if err != nil {

@@ -180,6 +180,12 @@ func TestEncryptionRequiredIsRefusedCleanly(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "server does not support encryption") {
 		t.Fatalf("encrypt=true: got %v", err)
 	}
+	// encrypt=strict (TDS 8) starts with TLS, which the stand-in refuses at once.
+	db = openDSN(t, strings.Replace(dsn(g.Server("sqla").Addr(), url.UserPassword(sqlUser, sqlPassword)), "encrypt=disable", "encrypt=strict", 1))
+	start := time.Now()
+	if err := db.PingContext(ctxT(t)); err == nil || time.Since(start) > 5*time.Second {
+		t.Errorf("encrypt=strict: got %v after %v, want a quick failure", err, time.Since(start))
+	}
 	// encrypt=false (the driver's default) negotiates no TLS at all and works.
 	db = openDSN(t, strings.Replace(dsn(g.Server("sqla").Addr(), url.UserPassword(sqlUser, sqlPassword)), "encrypt=disable", "encrypt=false", 1))
 	if err := db.PingContext(ctxT(t)); err != nil {

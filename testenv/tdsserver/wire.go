@@ -47,7 +47,13 @@ type message struct {
 
 // readMessage reads packets until end-of-message. Every packet of a message
 // must have the same type; an attention packet is always a message of its own.
-func readMessage(r io.Reader) (message, error) {
+func readMessage(r io.Reader) (message, error) { return readMessageOf(r, 0) }
+
+// readMessageOf is readMessage that fails as soon as the first header shows
+// a packet type other than want (0: any). A TLS ClientHello (encrypt=strict)
+// is then refused at once instead of being read as a long packet that never
+// completes.
+func readMessageOf(r io.Reader, want byte) (message, error) {
 	var m message
 	var hdr [headerLen]byte
 	for first := true; ; first = false {
@@ -61,6 +67,9 @@ func readMessage(r io.Reader) (message, error) {
 		size := int(binary.BigEndian.Uint16(hdr[2:4]))
 		if size < headerLen || size > maxPacketLen {
 			return m, protoErrorf("packet length %d out of range", size)
+		}
+		if first && want != 0 && typ != want {
+			return m, protoErrorf("expected packet type %#x, got %#x", want, typ)
 		}
 		if first {
 			m.typ, m.status = typ, status
