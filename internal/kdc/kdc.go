@@ -217,6 +217,9 @@ func failed(res Result, err error) Result {
 // is the session's first probe. It returns when the answer comes or ctx
 // ends, whichever is first.
 func (s *Session) Probe(ctx context.Context, spn string) Result {
+	if ctx.Err() != nil {
+		return Result{SPN: spn, Err: fmt.Errorf("service ticket for %s: not asked: %w", spn, context.Cause(ctx))}
+	}
 	req := request{spn: spn, reply: make(chan Result, 1)}
 	select {
 	case s.requests <- req:
