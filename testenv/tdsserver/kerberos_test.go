@@ -98,6 +98,18 @@ func TestKerberosTicketForAnotherServiceIs18456(t *testing.T) {
 	}
 }
 
+func TestKerberosSPNOnWrongAccountIs18456(t *testing.T) {
+	w := startWorld(t)
+	g := startScenarios(t, []string{"sqld"})
+	// MSSQLSvc/sqld.corp.test:1433 sits on wrongacct: the KDC issues the
+	// ticket, encrypted with wrongacct's keys, which sqlsvc_d cannot read.
+	db := openDSN(t, krb5DSN(w, g.Server("sqld").Addr(), "MSSQLSvc/sqld.corp.test:1433"))
+	me := sqlError(t, db.PingContext(ctxT(t)))
+	if me.Number != 18456 {
+		t.Fatalf("got %d %q, want 18456", me.Number, me.Message)
+	}
+}
+
 func TestNTLMWithRealAccount(t *testing.T) {
 	w := startWorld(t)
 	g := startScenarios(t, []string{"sqlc"})
