@@ -39,6 +39,7 @@ func (ss *session) hop(ctx context.Context, ls *LinkedServer, query string) outc
 
 	var how string
 	var dsn *url.URL
+	kerberos := false
 	switch {
 	case !m.UsesSelfCredential:
 		how, dsn = "fixed SQL login "+m.RemoteName, ss.hopDSN(ls, url.UserPassword(m.RemoteName, m.RemotePassword), nil)
@@ -46,6 +47,7 @@ func (ss *session) hop(ctx context.Context, ls *LinkedServer, query string) outc
 		how, dsn = "self-mapped SQL login", ss.hopDSN(ls, url.UserPassword(ss.login, ss.password), nil)
 	case ss.scheme == schemeKerberos && ls.Delegation:
 		k := ss.srv.sc.Kerberos
+		kerberos = true
 		how, dsn = "Kerberos as "+k.Principal, ss.hopDSN(ls, url.User(k.Principal), map[string]string{
 			"authenticator":   "krb5",
 			"krb5-configfile": k.Krb5Conf,
@@ -58,7 +60,7 @@ func (ss *session) hop(ctx context.Context, ls *LinkedServer, query string) outc
 	}
 
 	rs, err := ss.runRemote(ctx, dsn, query)
-	if err != nil && how != "anonymous" && strings.HasPrefix(how, "Kerberos") && isKerberosClientError(err) {
+	if err != nil && kerberos && isKerberosClientError(err) {
 		// No ticket for the linked server's SPN: like SQL Server, fall back
 		// to NTLM, which has nothing to forward, i.e. the anonymous logon.
 		ss.srv.logf("session %d: hop to %q: Kerberos failed (%v); falling back to anonymous", ss.spid, ls.Name, err)

@@ -185,7 +185,7 @@ func (ss *session) connectionCounts(context.Context, []param) outcome {
 	type key struct{ net, scheme string }
 	counts := map[key]int{}
 	for _, s := range ss.srv.allSessions() {
-		counts[key{s.net, s.scheme}]++
+		counts[key{s.transport, s.scheme}]++
 	}
 	keys := make([]key, 0, len(counts))
 	for k := range counts {
@@ -216,7 +216,7 @@ func (ss *session) ntlmClients(_ context.Context, params []param) outcome {
 	type key struct{ host, login, program string }
 	counts := map[key]int{}
 	for _, s := range ss.srv.allSessions() {
-		if s.scheme == schemeNTLM && s.net == "TCP" {
+		if s.scheme == schemeNTLM && s.transport == "TCP" {
 			counts[key{s.host, s.login, s.program}]++
 		}
 	}

@@ -242,36 +242,37 @@ func (v *validator) at(path []any, format string, args ...any) {
 	v.errs = append(v.errs, fmt.Errorf("%s:%d: %s", v.path, line, fmt.Sprintf(format, args...)))
 }
 
-func p(steps ...any) []any { return steps }
+// keyPath is a path for validator.at: mapping keys and sequence indexes.
+func keyPath(steps ...any) []any { return steps }
 
 func (s *Scenario) validate(v *validator) {
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
-		v.at(p("listen"), "listen: want host:port, got %q", s.Listen)
+		v.at(keyPath("listen"), "listen: want host:port, got %q", s.Listen)
 	}
 	if s.MachineName == "" {
-		v.at(p("machine_name"), "machine_name is required")
+		v.at(keyPath("machine_name"), "machine_name is required")
 	}
 	if s.PhysicalNetBIOS == "" {
 		s.PhysicalNetBIOS = s.MachineName
 	}
 	if s.Domain == "" {
-		v.at(p("domain"), "domain (NetBIOS name, e.g. CORP) is required")
+		v.at(keyPath("domain"), "domain (NetBIOS name, e.g. CORP) is required")
 	}
 	switch s.Behaviour {
 	case "":
 		s.Behaviour = "normal"
 	case "normal", "stall":
 	default:
-		v.at(p("behaviour"), "behaviour: want normal or stall, got %q", s.Behaviour)
+		v.at(keyPath("behaviour"), "behaviour: want normal or stall, got %q", s.Behaviour)
 	}
 	for i, port := range s.ListenerPorts {
 		if port < 1 || port > 65535 {
-			v.at(p("listener_ports", i), "listener port %d out of range", port)
+			v.at(keyPath("listener_ports", i), "listener port %d out of range", port)
 		}
 	}
 	for i, svc := range s.Services {
 		if svc.ServiceName == "" || svc.ServiceAccount == "" {
-			v.at(p("services", i), "a service needs servicename and service_account")
+			v.at(keyPath("services", i), "a service needs servicename and service_account")
 		}
 	}
 	if k := s.Kerberos; k != nil {
@@ -280,11 +281,11 @@ func (s *Scenario) validate(v *validator) {
 			val *string
 		}{{"keytab", &k.Keytab}, {"principal", &k.Principal}, {"realm", &k.Realm}, {"krb5_conf", &k.Krb5Conf}} {
 			if *f.val == "" {
-				v.at(p("kerberos", f.key), "kerberos.%s is required", f.key)
+				v.at(keyPath("kerberos", f.key), "kerberos.%s is required", f.key)
 			}
 			expanded, err := expandPath(*f.val)
 			if err != nil {
-				v.at(p("kerberos", f.key), "kerberos.%s: %v", f.key, err)
+				v.at(keyPath("kerberos", f.key), "kerberos.%s: %v", f.key, err)
 			}
 			*f.val = expanded
 		}
@@ -293,9 +294,9 @@ func (s *Scenario) validate(v *validator) {
 	for i, l := range s.SQLLogins {
 		key := strings.ToLower(l.Name)
 		if l.Name == "" {
-			v.at(p("sql_logins", i), "a SQL login needs a name")
+			v.at(keyPath("sql_logins", i), "a SQL login needs a name")
 		} else if logins[key] {
-			v.at(p("sql_logins", i, "name"), "duplicate SQL login %q", l.Name)
+			v.at(keyPath("sql_logins", i, "name"), "duplicate SQL login %q", l.Name)
 		}
 		logins[key] = true
 	}
@@ -303,15 +304,15 @@ func (s *Scenario) validate(v *validator) {
 	for i := range s.Sessions {
 		e := &s.Sessions[i]
 		if e.SessionID < 1 || e.SessionID > 32767 {
-			v.at(p("sessions", i, "session_id"), "session_id %d out of range 1..32767", e.SessionID)
+			v.at(keyPath("sessions", i, "session_id"), "session_id %d out of range 1..32767", e.SessionID)
 		} else if ids[e.SessionID] {
-			v.at(p("sessions", i, "session_id"), "duplicate session_id %d", e.SessionID)
+			v.at(keyPath("sessions", i, "session_id"), "duplicate session_id %d", e.SessionID)
 		}
 		ids[e.SessionID] = true
 		switch e.AuthScheme {
 		case "KERBEROS", "NTLM", "SQL":
 		default:
-			v.at(p("sessions", i, "auth_scheme"), "auth_scheme: want KERBEROS, NTLM or SQL, got %q", e.AuthScheme)
+			v.at(keyPath("sessions", i, "auth_scheme"), "auth_scheme: want KERBEROS, NTLM or SQL, got %q", e.AuthScheme)
 		}
 		if e.NetTransport == "" {
 			e.NetTransport = "TCP"
@@ -320,7 +321,7 @@ func (s *Scenario) validate(v *validator) {
 	for i, line := range s.ErrorLog.Lines {
 		t, err := parseLogDate(line.LogDate)
 		if err != nil {
-			v.at(p("error_log", "lines", i, "log_date"), "%v", err)
+			v.at(keyPath("error_log", "lines", i, "log_date"), "%v", err)
 		}
 		s.errorLogDates = append(s.errorLogDates, t)
 	}
@@ -331,29 +332,29 @@ func (s *Scenario) validate(v *validator) {
 		key := strings.ToLower(ls.Name)
 		switch {
 		case ls.Name == "":
-			v.at(p("linked_servers", i), "a linked server needs a name")
+			v.at(keyPath("linked_servers", i), "a linked server needs a name")
 		case ucs2Len(ls.Name) > 128:
-			v.at(p("linked_servers", i, "name"), "linked server name longer than 128 characters (sysname)")
+			v.at(keyPath("linked_servers", i, "name"), "linked server name longer than 128 characters (sysname)")
 		case names[key]:
-			v.at(p("linked_servers", i, "name"), "duplicate linked server %q", ls.Name)
+			v.at(keyPath("linked_servers", i, "name"), "duplicate linked server %q", ls.Name)
 		}
 		names[key] = true
 		if ls.ServerID < 1 || serverIDs[ls.ServerID] {
-			v.at(p("linked_servers", i, "server_id"), "server_id must be unique and at least 1 (0 is the local server)")
+			v.at(keyPath("linked_servers", i, "server_id"), "server_id must be unique and at least 1 (0 is the local server)")
 		}
 		serverIDs[ls.ServerID] = true
 		if _, _, err := net.SplitHostPort(ls.Connect); err != nil {
-			v.at(p("linked_servers", i, "connect"), "connect: want host:port, got %q", ls.Connect)
+			v.at(keyPath("linked_servers", i, "connect"), "connect: want host:port, got %q", ls.Connect)
 		}
 		if ls.Delegation && (ls.SPN == "" || s.Kerberos == nil) {
-			v.at(p("linked_servers", i, "delegation"), "delegation needs spn on the linked server and a kerberos section")
+			v.at(keyPath("linked_servers", i, "delegation"), "delegation needs spn on the linked server and a kerberos section")
 		}
 		for j, m := range ls.Logins {
 			if !m.UsesSelfCredential && m.RemoteName == "" {
-				v.at(p("linked_servers", i, "logins", j), "a mapping with uses_self_credential false needs remote_name")
+				v.at(keyPath("linked_servers", i, "logins", j), "a mapping with uses_self_credential false needs remote_name")
 			}
 			if (m.LocalPrincipalID == 0) != (m.LocalLogin == "") {
-				v.at(p("linked_servers", i, "logins", j), "local_principal_id 0 maps every login and takes no local_login; any other id needs local_login")
+				v.at(keyPath("linked_servers", i, "logins", j), "local_principal_id 0 maps every login and takes no local_login; any other id needs local_login")
 			}
 		}
 	}

@@ -195,8 +195,8 @@ func (s *Server) unregister(ss *session) {
 
 // sessionRow is a session as sys.dm_exec_connections/dm_exec_sessions show it.
 type sessionRow struct {
-	id                                int
-	host, login, program, scheme, net string
+	id                                      int
+	host, login, program, scheme, transport string
 }
 
 // allSessions returns the live sessions and the scenario's extra ones.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -33,9 +32,6 @@ type session struct {
 	host      string
 	program   string
 	localPort int
-
-	mu     sync.Mutex
-	cancel context.CancelFunc // cancels the request in progress
 }
 
 func newSession(s *Server, conn net.Conn) *session {
@@ -289,6 +285,9 @@ func (ss *session) requests() {
 
 func (ss *session) readRequests(queue chan<- pending, stop <-chan struct{}) {
 	defer close(queue)
+	// current cancels the latest request; only this goroutine touches it.
+	current := context.CancelFunc(func() {})
+	defer func() { current() }() // the client is gone: stop its request
 	for {
 		m, err := readMessage(ss.conn)
 		if err != nil {
@@ -299,15 +298,9 @@ func (ss *session) readRequests(queue chan<- pending, stop <-chan struct{}) {
 		}
 		ctx, cancel := context.WithCancel(ss.srv.ctx)
 		if m.typ == pktAttention {
-			ss.mu.Lock()
-			if ss.cancel != nil {
-				ss.cancel()
-			}
-			ss.mu.Unlock()
+			current()
 		} else {
-			ss.mu.Lock()
-			ss.cancel = cancel
-			ss.mu.Unlock()
+			current = cancel
 		}
 		select {
 		case queue <- pending{m, ctx, cancel}:

@@ -133,20 +133,19 @@ type cursor struct {
 func newCursor(b []byte) *cursor { return &cursor{b: b} }
 
 func (c *cursor) err() error         { return c.fail }
-func (c *cursor) remaining() int     { return len(c.b) - c.off }
-func (c *cursor) rest() []byte       { return c.take(c.remaining()) }
 func (c *cursor) atEnd() bool        { return c.off >= len(c.b) }
-func (c *cursor) setErr(err error)   { c.fail = errors.Join(c.fail, err) }
-func (c *cursor) failed() bool       { return c.fail != nil }
-func (c *cursor) u8() byte           { return c.take1() }
+func (c *cursor) rest() []byte       { return c.take(len(c.b) - c.off) }
+func (c *cursor) u8() byte           { return c.takeN(1)[0] }
 func (c *cursor) u16() uint16        { return binary.LittleEndian.Uint16(c.takeN(2)) }
 func (c *cursor) u32() uint32        { return binary.LittleEndian.Uint32(c.takeN(4)) }
 func (c *cursor) u64() uint64        { return binary.LittleEndian.Uint64(c.takeN(8)) }
 func (c *cursor) bytes(n int) []byte { return c.take(n) }
 
-func (c *cursor) take1() byte {
-	b := c.takeN(1)
-	return b[0]
+// setErr records a semantic error found by a parser; the first one sticks.
+func (c *cursor) setErr(err error) {
+	if c.fail == nil {
+		c.fail = err
+	}
 }
 
 // takeN always returns a slice of length n (zeros after a failure) so the
