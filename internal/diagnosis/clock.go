@@ -99,21 +99,31 @@ func clockFindings(in *input) []Finding {
 			Script:  []string{"w32tm /resync /rediscover  # on " + orDefault(inst.Host, inst.Name)},
 		})
 	}
+	return append(out, in.hopClockFindings()...)
+}
+
+// hopClockFindings compares the two ends of each linked server, once per
+// back end (several linked servers may reach the same one), and only when
+// neither end is already reported against the exporter by clock_skew_sql.
+func (in *input) hopClockFindings() []Finding {
+	var out []Finding
 	for _, name := range sortedKeys(in.snap.LinkedServers) {
 		ls := in.snap.LinkedServers[name]
-		if !ls.Readable {
+		if !ls.Readable || in.sqlClockReported(name) {
 			continue
 		}
+		seen := map[string]bool{}
 		for _, sv := range ls.Servers {
+			back := orDefault(sv.TargetInstance, dataSourceHost(sv.DataSource))
 			skew, ok := in.hopSkew(name, sv)
-			if !ok {
+			if !ok || seen[strings.ToLower(back)] || in.sqlClockReported(sv.TargetInstance) {
 				continue
 			}
 			sev, ok := in.skewSeverity(skew)
 			if !ok {
 				continue
 			}
-			back := orDefault(sv.TargetInstance, sv.DataSource)
+			seen[strings.ToLower(back)] = true
 			out = append(out, Finding{
 				Check: "clock_skew_hop", Severity: sev, Target: linkTarget(name, sv.Name), Instance: in.group(name),
 				Summary: fmt.Sprintf("%s's clock is %s %s's (linked server %s)", back, fmtSkew(skew), name, sv.Name),
@@ -124,6 +134,16 @@ func clockFindings(in *input) []Finding {
 		}
 	}
 	return out
+}
+
+// sqlClockReported: clock_skew_sql reports this instance.
+func (in *input) sqlClockReported(instance string) bool {
+	s := in.snap.SQL[instance]
+	if s == nil || !s.Up || !s.ClockMeasured || in.instance(instance) == nil {
+		return false
+	}
+	_, ok := in.skewSeverity(s.ClockSkew)
+	return ok
 }
 
 type dcSkew struct {

@@ -69,6 +69,25 @@ func TestClockRules(t *testing.T) {
 			want: []string{"clock_skew_hop warning sqla/SQLB"},
 		},
 		{
+			name: "several linked servers to one back end: one finding",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				ls := s.LinkedServers["sqla"]
+				ls.Servers[0].HopClockSkew = 2 * time.Minute
+				fixed := ls.Servers[0]
+				fixed.Name, fixed.SelfMapped, fixed.FixedLogin = "SQLB_FIXED", false, true
+				ls.Servers = append(ls.Servers, fixed)
+			},
+			want: []string{"clock_skew_hop warning sqla/SQLB"},
+		},
+		{
+			name: "a back end already reported against the exporter is not reported again per hop",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.LinkedServers["sqla"].Servers[0].HopClockSkew = 90 * time.Second
+				s.SQL["sqlb"].ClockSkew = 90 * time.Second
+			},
+			want: []string{"clock_skew_sql warning sqlb"},
+		},
+		{
 			name: "unmeasured SQL clock has no verdict",
 			mutate: func(_ *config.Config, s *facts.Snapshot) {
 				s.SQL["sqlb"].ClockSkew, s.SQL["sqlb"].ClockMeasured = time.Hour, false

@@ -55,8 +55,8 @@ func sqlFindings(in *input) []Finding {
 		if expect && strings.EqualFold(s.AuthScheme, "NTLM") {
 			out = append(out, in.firstHopNTLM(inst.Name, s))
 		}
-		if expect && len(s.NTLMClients) > 0 {
-			out = append(out, ntlmClients(inst.Name, inst.Host, s))
+		if clients := otherClients(s.NTLMClients); expect && len(clients) > 0 {
+			out = append(out, ntlmClients(inst.Name, inst.Host, clients))
 		}
 	}
 	return out
@@ -89,10 +89,16 @@ func (in *input) sqlUnreachable(name string, s *facts.SQLInstance) Finding {
 		fix = "Check the instance's certificate, or the encrypt and trust_server_certificate settings."
 	case "kerberos":
 		detail += " Clients using Kerberos meet the same failure."
-		if causes := in.kerberosCauses(name); len(causes) > 0 {
+		fix = "Fix the SPN, account or clock findings of this instance; the exporter's logon works once clients' would."
+	}
+	if kerberosLogon := s.Cause == "kerberos" || (s.Cause == "login_failed" && in.logsInWithKerberos(name)); kerberosLogon {
+		if s.Cause == "login_failed" {
+			detail += " The exporter logged in with Kerberos: a refused Kerberos logon is also what a ticket the service cannot decrypt (KRB_AP_ERR_MODIFIED) looks like."
+		}
+		causes := append(in.kerberosCauses(name), in.spnHolderHints(name)...)
+		if len(causes) > 0 {
 			detail += " Likely causes seen in this snapshot: " + strings.Join(causes, "; ") + "."
 		}
-		fix = "Fix the SPN, account or clock findings of this instance; the exporter's logon works once clients' would."
 	}
 	const silent = "the checks that need the instance's answers (auth scheme, linked servers, error log, clock) are silent until it answers."
 	if s.Cause == "kerberos" {
@@ -131,18 +137,69 @@ func (in *input) firstHopNTLM(name string, s *facts.SQLInstance) Finding {
 	}
 }
 
-func ntlmClients(name, host string, s *facts.SQLInstance) Finding {
-	who := make([]string, len(s.NTLMClients))
-	for i, c := range s.NTLMClients {
+// exporterProgram is the application name of the exporter's own sessions
+// (internal/sqlclient): their auth scheme is first_hop_ntlm's business.
+const exporterProgram = "kerberos_exporter"
+
+// otherClients leaves out the exporter's own sessions.
+func otherClients(clients []facts.NTLMClient) []facts.NTLMClient {
+	var out []facts.NTLMClient
+	for _, c := range clients {
+		if c.Program != exporterProgram {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func ntlmClients(name, host string, clients []facts.NTLMClient) Finding {
+	who := make([]string, len(clients))
+	for i, c := range clients {
 		who[i] = fmt.Sprintf("%s (login %s, program %q): %d %s", orDefault(c.Host, "unknown host"), orDefault(c.Login, "?"), c.Program, c.Connections, plural(c.Connections, "connection", "connections"))
 	}
 	return Finding{
 		Check: "ntlm_clients", Severity: Warning, Target: name, Instance: name,
-		Summary: fmt.Sprintf("%d %s reach %s over TCP with NTLM", len(s.NTLMClients), plural(len(s.NTLMClients), "client", "clients"), name),
+		Summary: fmt.Sprintf("%d %s reach %s over TCP with NTLM", len(clients), plural(len(clients), "client", "clients"), name),
 		Detail: fmt.Sprintf("These clients authenticated with NTLM over TCP, so they could not get a Kerberos ticket for %s: usually they connect by a name or address that has no SPN (an IP address, an alias or CNAME, a port not in the SPN), or the instance's SPN is broken. Their sessions cannot be delegated to a linked server. Clients: %s.",
 			name, strings.Join(who, "; ")),
 		Fix: fmt.Sprintf("Have them connect by the FQDN and port the SPN is built from (%s), or register SPNs for the names they use.", orDefault(host, "the instance's FQDN")),
 	}
+}
+
+// logsInWithKerberos: the exporter's login to the instance uses Kerberos.
+func (in *input) logsInWithKerberos(instance string) bool {
+	inst := in.instance(instance)
+	return inst != nil && (inst.Auth.Method == "kerberos" || inst.Auth.Method == "windows")
+}
+
+// noDCAnswered: the exporter asked DCs of the domain and none answered.
+func (in *input) noDCAnswered(domain string) bool {
+	asked := false
+	for _, dc := range in.snap.DCs {
+		if in.canonicalDomain(dc.Domain) == in.canonicalDomain(domain) {
+			if dc.Up {
+				return false
+			}
+			asked = true
+		}
+	}
+	return asked
+}
+
+// spnHolderHints: when the service account is unknown, the single holder of
+// an instance's SPN is a candidate for a wrong-account SPN the exporter
+// cannot judge.
+func (in *input) spnHolderHints(instance string) []string {
+	if in.directoryAccount(instance) != "" {
+		return nil
+	}
+	var hints []string
+	for _, e := range in.expectedSPNs(instance) {
+		if e.LookupError == "" && e.ExpectedAccount == "" && len(e.Holders) == 1 && !isSecondarySQLSPN(e.SPN) {
+			hints = append(hints, fmt.Sprintf("%s is held by %s: if %s does not run as that account, tickets for it cannot be decrypted (set service_account so that the exporter can check)", e.SPN, e.Holders[0], instance))
+		}
+	}
+	return hints
 }
 
 // kerberosCauses names what in this snapshot keeps Kerberos from working
@@ -155,6 +212,9 @@ func (in *input) kerberosCauses(instance string) []string {
 	s := in.snap.SQL[instance]
 	if s != nil && s.ClockMeasured && abs(s.ClockSkew) >= crit {
 		causes = append(causes, fmt.Sprintf("its clock is %s the exporter's", fmtSkew(s.ClockSkew)))
+	}
+	if inst := in.instance(instance); inst != nil && in.noDCAnswered(inst.Domain) {
+		causes = append(causes, fmt.Sprintf("no domain controller of %s answered the exporter (dc_unreachable), so no ticket could be had", inst.Domain))
 	}
 	if s != nil && len(causes) == 0 {
 		switch s.KerberosErrorCode {
@@ -200,8 +260,8 @@ func (in *input) accountCauses(instance string) []string {
 func (in *input) spnCauses(target string) []string {
 	var causes []string
 	for _, e := range in.expectedSPNs(target) {
-		if e.LookupError != "" {
-			continue
+		if e.LookupError != "" || isSecondarySQLSPN(e.SPN) {
+			continue // TCP clients by FQDN, as the exporter and linked servers connect, never ask for the others
 		}
 		holders := unionAccounts(e.Holders, in.scanHolders(e.SPN))
 		switch {

@@ -27,15 +27,25 @@ func TestSQLRules(t *testing.T) {
 			name: "first hop NTLM names a wrong-account SPN, an RC4-only account and the reverse lookup",
 			mutate: func(_ *config.Config, s *facts.Snapshot) {
 				s.SQL["sqla"].AuthScheme = "NTLM"
-				expectedSPN(s, spnAHost).Holders = []string{`CORP\wrongacct`}
+				expectedSPN(s, spnA).Holders = []string{`CORP\wrongacct`}
+				expectedSPN(s, spnAHost).Holders = nil // a port-less form is no cause for TCP clients
 				s.Accounts[0].SupportedEncTypes = 4
 				s.DNS[0].ReverseMatches = false
 				s.DNS[0].PTR = map[string][]string{"127.0.0.11": {"oldname.corp.test."}}
 			},
 			want: []string{"first_hop_ntlm critical sqla"},
 			contains: map[string][]string{"first_hop_ntlm": {
-				"on the wrong account", "allows no AES", "reverse lookup of sqla.corp.test names another host",
+				"SPN MSSQLSvc/sqla.corp.test:1433 is on the wrong account", "allows no AES", "reverse lookup of sqla.corp.test names another host",
 			}},
+		},
+		{
+			name: "first hop NTLM while no DC answers",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.SQL["sqla"].AuthScheme, s.SQL["sqla"].UsedNTLMFallback = "NTLM", true
+				s.DCs[0].Up, s.DCs[0].Error = false, "connection refused"
+			},
+			want:     []string{"first_hop_ntlm critical sqla"},
+			contains: map[string][]string{"first_hop_ntlm": {"no domain controller of corp.test answered"}},
 		},
 		{
 			name:     "first hop NTLM without a visible cause says where to look",
@@ -72,6 +82,28 @@ func TestSQLRules(t *testing.T) {
 			},
 			want:     []string{"ntlm_clients warning sqla"},
 			contains: map[string][]string{"ntlm_clients": {`APP1 (login CORP\bob, program "Report Builder"): 4 connections`, "10.1.2.3", "sqla.corp.test"}},
+		},
+		{
+			name: "the exporter's own NTLM sessions are first_hop_ntlm's, not ntlm_clients'",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.SQL["sqla"].NTLMClients = []facts.NTLMClient{{Host: "mon1", Login: `CORP\krbmon`, Program: "kerberos_exporter", Connections: 3}}
+			},
+		},
+		{
+			name: "refused Kerberos logon with an unknown service account hints at the SPN holder",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				c.SQLInstances[1].ServiceAccount = ""
+				s.SQL["sqlb"] = &facts.SQLInstance{Name: "sqlb", Cause: "login_failed", ErrorNumber: 18456, ConnectError: "mssql: Login failed for user ''."}
+				for i := range s.SPNs {
+					if s.SPNs[i].Target == "sqlb" {
+						s.SPNs[i].ExpectedAccount, s.SPNs[i].Holders = "", []string{`CORP\wrongacct`}
+					}
+				}
+			},
+			want: []string{"sql_unreachable warning sqlb"},
+			contains: map[string][]string{"sql_unreachable": {
+				"KRB_AP_ERR_MODIFIED", `MSSQLSvc/sqlb.corp.test:1433 is held by CORP\wrongacct`, "set service_account",
+			}},
 		},
 		{
 			name: "unreachable with its cause",
