@@ -3,153 +3,154 @@
 # while DC1 is running on $DC1_IP. Each fixture stands for one failure mode (or the correct
 # setup) of the field's Kerberos-for-SQL-Server checklist; testenv/README.md has the table.
 #
-# Everything goes through Samba's own tools: samba-tool against the local database (as system),
-# ldbmodify on sam.ldb (through all of Samba's modules and checks) to batch plain attribute
-# writes, samba-tool dns against the running DC, kinit against its KDC, samba-tool
-# domain exportkeytab for the keys. One thing cannot be made so: a duplicate SPN, which samldb
-# refuses on every path; it is written into the raw partition file, last.
+# Everything goes through Samba's own tools:
+#  - ldbadd/ldbmodify on DC1's sam.ldb, through all of Samba's modules (schema, samldb with its
+#    SPN uniqueness and userAccountControl checks, password_hash, which derives the AES and RC4
+#    keys), as system, for the accounts and their attributes: one batch instead of ~45
+#    samba-tool calls at ~0.4 s of Python start-up each. The samba-tool command each line
+#    stands for is named beside it;
+#  - samba-tool for what needs its logic: RBCD's security descriptor, the password settings
+#    object, DNS records (against the running DC), the keytab export;
+#  - kinit against the KDC for the lockout.
+# One thing cannot be made so: a duplicate SPN, which samldb refuses on every path; it is
+# written into the raw partition file, last.
 #
-# Independent steps run in parallel "lanes" (samba-tool costs ~0.4 s of Python start-up per
-# call); each lane logs to $LOGS/fixtures-<lane>.log.
+# Independent steps run in parallel "lanes", each logging to $LOGS/fixtures-<lane>.log.
 
-ACCOUNTS="krbmon sqlsvc_a sqlsvc_b sqlsvc_c sqlsvc_d wrongacct sqldup1 sqldup2 sqlsvc_u sqlsvc_pt
-sqlsvc_r sqlsvc_rc4 sqlsvc_dis sqlsvc_lock crmweb alice bob carol"
 # accounts whose keys are exported to $KEYTABS/<sAMAccountName>.keytab
-KEYTAB_ACCOUNTS="$ACCOUNTS SQLE\$"
+KEYTAB_ACCOUNTS="krbmon sqlsvc_a sqlsvc_b sqlsvc_c sqlsvc_d wrongacct sqldup1 sqldup2 sqlsvc_u
+sqlsvc_pt sqlsvc_r sqlsvc_rc4 sqlsvc_dis sqlsvc_lock crmweb alice bob carol SQLE\$"
 LOCK_THRESHOLD=3
+
+# userAccountControl bits
+UF_ACCOUNTDISABLE=$((0x2))
+UF_NORMAL_ACCOUNT=$((0x200))
+UF_WORKSTATION_TRUST_ACCOUNT=$((0x1000))
+UF_TRUSTED_FOR_DELEGATION=$((0x80000))
+UF_NOT_DELEGATED=$((0x100000))
+UF_TRUSTED_TO_AUTH_FOR_DELEGATION=$((0x1000000))
 
 # the four SPN forms SQL Server registers for a default instance on TCP 1433
 sql_spns() { # sql_spns HOST
-	echo "MSSQLSvc/$1.$DNSDOMAIN:1433 MSSQLSvc/$1.$DNSDOMAIN MSSQLSvc/$1:1433 MSSQLSvc/$1"
+	printf '%s\n' "MSSQLSvc/$1.$DNSDOMAIN:1433" "MSSQLSvc/$1.$DNSDOMAIN" "MSSQLSvc/$1:1433" "MSSQLSvc/$1"
 }
 
-# ldif_add USER ATTRIBUTE VALUE...: an LDIF modify record adding values to a user in CN=Users
-ldif_add() {
-	local user=$1 attr=$2 v
+# unicodePwd value: the password in double quotes, UTF-16LE, base64
+unicode_pwd() { printf '"%s"' "$1" | iconv -f UTF-8 -t UTF-16LE | base64 -w0; }
+
+# account SAM UAC [ATTRIBUTE=VALUE]...: an LDIF add record for a user in CN=Users, with a
+# password; the same as 'samba-tool user add SAM PASSWORD' plus the given attributes.
+account() {
+	local sam=$1 uac=$2 pw=$SVC_PASSWORD a
 	shift 2
-	printf 'dn: CN=%s,CN=Users,%s\nchangetype: modify\nadd: %s\n' "$user" "$BASEDN" "$attr"
-	for v in "$@"; do printf '%s: %s\n' "$attr" "$v"; done
+	# wrongacct gets a password of its own: RC4 keys are unsalted (MD4 of the password), so with
+	# sqlsvc_d's password the RC4 tickets for sqld's SPN would decrypt with sqlsvc_d's keys
+	[ "$sam" = wrongacct ] && pw=$WRONGACCT_PASSWORD
+	printf 'dn: CN=%s,CN=Users,%s\nobjectClass: user\nsAMAccountName: %s\n' "$sam" "$BASEDN" "$sam"
+	printf 'userPrincipalName: %s@%s\nuserAccountControl: %d\nunicodePwd:: %s\n' \
+		"$sam" "$DNSDOMAIN" "$uac" "$(unicode_pwd "$pw")"
+	for a in "$@"; do printf '%s: %s\n' "${a%%=*}" "${a#*=}"; done
 	printf '\n'
 }
 
-# ldbmodify on DC1's sam.ldb, through all of Samba's modules: schema, samldb (SPN uniqueness
-# included) and the rest, as system. LDIF on stdin.
-ldb_modify() {
+spn_attrs() { # spn_attrs SPN...: servicePrincipalName=SPN for each ('samba-tool spn add')
+	local s
+	for s in "$@"; do printf 'servicePrincipalName=%s\n' "$s"; done
+}
+
+accounts_ldif() {
+	local N=$UF_NORMAL_ACCOUNT sqlb=MSSQLSvc/sqlb.$DNSDOMAIN
+	local IFS=$'\n' # attribute lists below are one per line
+	# the exporter's own identity: an ordinary domain user, no rights of its own
+	account krbmon $N
+	# SQL A, the correct setup: four SPN forms; constrained delegation, Kerberos only (no
+	# protocol transition), to SQL B, the linked server's second hop ('samba-tool delegation
+	# add-service'); AES128+AES256 ("This account supports Kerberos AES 128/256 bit
+	# encryption"): AES tickets. Accounts without msDS-SupportedEncryptionTypes get RC4 tickets
+	# with AES session keys.
+	account sqlsvc_a $N $(spn_attrs $(sql_spns sqla)) "msDS-AllowedToDelegateTo=$sqlb:1433" \
+		"msDS-AllowedToDelegateTo=$sqlb" msDS-SupportedEncryptionTypes=24
+	# SQL B, the linked server
+	account sqlsvc_b $N $(spn_attrs $(sql_spns sqlb)) msDS-SupportedEncryptionTypes=24
+	# SQL C: no SPN at all (clients fall back to NTLM)
+	account sqlsvc_c $N
+	# SQL D: its SPN is registered on another account
+	account sqlsvc_d $N
+	account wrongacct $N $(spn_attrs "MSSQLSvc/sqld.$DNSDOMAIN:1433")
+	# duplicate SPN holders; the duplicate itself is written last (make_duplicate_spn)
+	account sqldup1 $N
+	account sqldup2 $N
+	# unconstrained delegation ('samba-tool delegation for-any-service sqlsvc_u on')
+	account sqlsvc_u $((N | UF_TRUSTED_FOR_DELEGATION)) $(spn_attrs "MSSQLSvc/sqlu.$DNSDOMAIN:1433")
+	# constrained delegation with protocol transition ('delegation for-any-protocol ... on')
+	account sqlsvc_pt $((N | UF_TRUSTED_TO_AUTH_FOR_DELEGATION)) $(spn_attrs "MSSQLSvc/sqlpt.$DNSDOMAIN:1433") \
+		"msDS-AllowedToDelegateTo=$sqlb:1433"
+	# front end that reaches SQL E by resource-based constrained delegation (set on SQLE$)
+	account sqlsvc_r $N $(spn_attrs "MSSQLSvc/sqlr.$DNSDOMAIN:1433")
+	# RC4 only
+	account sqlsvc_rc4 $N $(spn_attrs "MSSQLSvc/sqlrc4.$DNSDOMAIN:1433") msDS-SupportedEncryptionTypes=4
+	# disabled ('samba-tool user disable')
+	account sqlsvc_dis $((N | UF_ACCOUNTDISABLE)) $(spn_attrs "MSSQLSvc/sqldis.$DNSDOMAIN:1433")
+	# locked out: make_lockout, through the KDC
+	account sqlsvc_lock $N $(spn_attrs "MSSQLSvc/sqllock.$DNSDOMAIN:1433")
+	# web front end behind a load balancer: HTTP SPNs of the balanced name
+	account crmweb $N $(spn_attrs "HTTP/crm.$DNSDOMAIN" HTTP/crm)
+	# users whose tickets get delegated: alice is "sensitive and cannot be delegated"
+	# ('samba-tool user sensitive alice on'), bob is in Protected Users, carol is ordinary
+	account alice $((N | UF_NOT_DELEGATED))
+	account bob $N
+	account carol $N
+	# SQL E runs as a gMSA/virtual account: an enabled computer account with a password stands
+	# in for it, with a gMSA's dNSHostName and encryption types (RC4+AES, 28). ('samba-tool
+	# computer create' makes it disabled, 0x1002, without keys: kvno then says "KDC has no
+	# support for encryption type".)
+	printf 'dn: CN=SQLE,CN=Computers,%s\nobjectClass: computer\nsAMAccountName: SQLE$\n' "$BASEDN"
+	printf 'userAccountControl: %d\nunicodePwd:: %s\ndNSHostName: sqle.%s\n' \
+		"$UF_WORKSTATION_TRUST_ACCOUNT" "$(unicode_pwd "$SVC_PASSWORD")" "$DNSDOMAIN"
+	printf 'servicePrincipalName: MSSQLSvc/sqle.%s:1433\nmsDS-SupportedEncryptionTypes: 28\n\n' "$DNSDOMAIN"
+	# bob into Protected Users ('samba-tool group addmembers')
+	printf 'dn: CN=Protected Users,CN=Users,%s\nchangetype: modify\nadd: member\nmember: CN=bob,CN=Users,%s\n\n' \
+		"$BASEDN" "$BASEDN"
+}
+
+# ldb_apply TOOL: ldbadd or ldbmodify on DC1's sam.ldb, LDIF on stdin, logged
+ldb_apply() {
 	local ldif log=$LOGS/${FIXLOG:-fixtures}.log
 	ldif=$(cat)
 	CURRENT_LOG=$log
-	printf '+ ldbmodify -H %s\n%s\n' "$DC1/private/sam.ldb" "$ldif" >>"$log"
-	printf '%s\n' "$ldif" | ldbmodify -H "$DC1/private/sam.ldb" >>"$log" 2>&1 ||
-		die "ldbmodify on $DC1/private/sam.ldb failed"
+	printf '+ %s -H %s\n%s\n' "$1" "$DC1/private/sam.ldb" "$ldif" | sed 's/^unicodePwd:: .*/unicodePwd:: (hidden)/' >>"$log"
+	printf '%s\n' "$ldif" | "$1" -H "$DC1/private/sam.ldb" >>"$log" 2>&1 || die "$1 on $DC1/private/sam.ldb failed"
 }
 
-LANES=()
-lane() { # lane NAME COMMAND...: run COMMAND in the background, logging to fixtures-NAME.log
-	local name=$1
-	shift
-	(
-		FIXLOG=fixtures-$name
-		"$@"
-	) &
-	LANES+=("$!:$name")
-}
-lanes_wait() {
-	local l failed=()
-	for l in "${LANES[@]}"; do wait "${l%%:*}" || failed+=("${l#*:}"); done
-	LANES=()
-	[ ${#failed[@]} -eq 0 ] || die "fixture lane(s) failed: ${failed[*]}; see $LOGS/fixtures-<lane>.log"
-}
-
-add_users() { # every account starts as an ordinary, enabled user (userAccountControl 0x200)
-	local u pw
-	for u in "$@"; do
-		pw=$SVC_PASSWORD
-		# wrongacct gets a password of its own: RC4 keys are unsalted (MD4 of the password), so
-		# with sqlsvc_d's password sqld's RC4 tickets would decrypt with sqlsvc_d's keys
-		[ "$u" = wrongacct ] && pw=$WRONGACCT_PASSWORD
-		st user add "$u" "$pw"
-	done
-}
-
-# SQL E runs as a gMSA/virtual account: a computer account stands in for it, with a gMSA's
-# dNSHostName and encryption types (RC4+AES, 28). Computer accounts
-# are created disabled (0x1002) and without keys (kvno: "KDC has no support for encryption
-# type"): give it a password (AES keys) and enable it.
-make_sqle() {
-	st computer create SQLE "--service-principal-name=MSSQLSvc/sqle.$DNSDOMAIN:1433"
-	ldb_modify <<EOF
-dn: CN=SQLE,CN=Computers,$BASEDN
-changetype: modify
-replace: dNSHostName
-dNSHostName: sqle.$DNSDOMAIN
--
-replace: msDS-SupportedEncryptionTypes
-msDS-SupportedEncryptionTypes: 28
-EOF
-	st user setpassword 'SQLE$' "--newpassword=$SVC_PASSWORD"
-	st user enable 'SQLE$'
-}
-
-# DNS records in Samba's internal DNS, through the running DC's RPC interface.
-make_dns() {
-	local auth=(-U "$ADMIN_USER%$ADMIN_PASSWORD") rev=0.0.127.in-addr.arpa entry name ip
-	st dns zonecreate "$DC1_IP" "$rev" "${auth[@]}"
-	for entry in sqla:11 sqlb:12 sqlc:13 sqld:14 sqle:15 crm:20; do
-		name=${entry%%:*}
-		ip=127.0.0.${entry#*:}
-		st dns add "$DC1_IP" "$DNSDOMAIN" "$name" A "$ip" "${auth[@]}"
-		st dns add "$DC1_IP" "$rev" "${ip##*.}" PTR "$name.$DNSDOMAIN" "${auth[@]}"
-	done
-	# the DC itself: provision never registers 127.0.0.1 (it drops that address on purpose)
-	st dns add "$DC1_IP" "$DNSDOMAIN" "$DC_HOST" A "$DC1_IP" "${auth[@]}"
-	st dns add "$DC1_IP" "$DNSDOMAIN" @ A "$DC1_IP" "${auth[@]}"
-	st dns add "$DC1_IP" "$rev" "${DC1_IP##*.}" PTR "$DC_HOST.$DNSDOMAIN" "${auth[@]}"
-	# forward and reverse disagree: sqlm's address maps back to a former name
-	st dns add "$DC1_IP" "$DNSDOMAIN" sqlm A 127.0.0.19 "${auth[@]}"
-	st dns add "$DC1_IP" "$rev" 19 PTR "oldname.$DNSDOMAIN" "${auth[@]}"
-}
-
-# SPNs, constrained delegation targets and the RC4-only encryption type, in one batch.
-make_spns() {
-	{
-		# SQL A, the correct setup: four SPN forms; constrained delegation, Kerberos only (no
-		# protocol transition), to SQL B (the linked server's second hop)
-		ldif_add sqlsvc_a servicePrincipalName $(sql_spns sqla)
-		ldif_add sqlsvc_a msDS-AllowedToDelegateTo "MSSQLSvc/sqlb.$DNSDOMAIN:1433" "MSSQLSvc/sqlb.$DNSDOMAIN"
-		# AES128+AES256 ("This account supports Kerberos AES 128/256 bit encryption"): AES
-		# tickets. Accounts without the attribute get RC4 tickets with AES session keys.
-		ldif_add sqlsvc_a msDS-SupportedEncryptionTypes 24
-		# SQL B, the linked server
-		ldif_add sqlsvc_b servicePrincipalName $(sql_spns sqlb)
-		ldif_add sqlsvc_b msDS-SupportedEncryptionTypes 24
-		# SQL C: sqlsvc_c has no SPN at all (clients fall back to NTLM)
-		# SQL D: sqlsvc_d's SPN is registered on another account
-		ldif_add wrongacct servicePrincipalName "MSSQLSvc/sqld.$DNSDOMAIN:1433"
-		ldif_add sqlsvc_u servicePrincipalName "MSSQLSvc/sqlu.$DNSDOMAIN:1433"
-		ldif_add sqlsvc_pt servicePrincipalName "MSSQLSvc/sqlpt.$DNSDOMAIN:1433"
-		ldif_add sqlsvc_pt msDS-AllowedToDelegateTo "MSSQLSvc/sqlb.$DNSDOMAIN:1433"
-		ldif_add sqlsvc_r servicePrincipalName "MSSQLSvc/sqlr.$DNSDOMAIN:1433"
-		ldif_add sqlsvc_rc4 servicePrincipalName "MSSQLSvc/sqlrc4.$DNSDOMAIN:1433"
-		ldif_add sqlsvc_rc4 msDS-SupportedEncryptionTypes 4 # RC4-HMAC only
-		ldif_add sqlsvc_dis servicePrincipalName "MSSQLSvc/sqldis.$DNSDOMAIN:1433"
-		ldif_add sqlsvc_lock servicePrincipalName "MSSQLSvc/sqllock.$DNSDOMAIN:1433"
-		# web front end behind a load balancer: HTTP SPNs of the balanced name
-		ldif_add crmweb servicePrincipalName "HTTP/crm.$DNSDOMAIN" HTTP/crm
-	} | ldb_modify
-}
-
-make_flags() { # userAccountControl flags, through samba-tool's own commands
-	st delegation for-any-service sqlsvc_u on    # TRUSTED_FOR_DELEGATION 0x80000 (unconstrained)
-	st delegation for-any-protocol sqlsvc_pt on  # TRUSTED_TO_AUTH_FOR_DELEGATION 0x1000000
-	st user disable sqlsvc_dis                   # ACCOUNTDISABLE 0x2
-	st user sensitive alice on                   # NOT_DELEGATED 0x100000
-}
-
-make_groups_and_rbcd() {
-	st group addmembers "Protected Users" bob
+make_accounts() {
+	# ldbadd takes add records only: the group membership goes through ldbmodify
+	accounts_ldif | awk -v RS= -v ORS='\n\n' '!/changetype: modify/' | ldb_apply ldbadd
+	accounts_ldif | awk -v RS= -v ORS='\n\n' '/changetype: modify/' | ldb_apply ldbmodify
 	# RBCD: SQLE$'s msDS-AllowedToActOnBehalfOfOtherIdentity allows sqlsvc_r. Samba 4.17 lets
 	# only system write it (local samba-tool; over LDAP: "can only be modified as system").
 	st delegation add-principal 'SQLE$' sqlsvc_r
+}
+
+# DNS records in Samba's internal DNS, through the running DC's RPC interface.
+DNS_HOSTS="sqla:11 sqlb:12 sqlc:13 sqld:14 sqle:15 crm:20"
+make_dns_forward() {
+	local auth=(-U "$ADMIN_USER%$ADMIN_PASSWORD") entry
+	# the DC itself: provision never registers 127.0.0.1 (it drops that address on purpose)
+	st dns add "$DC1_IP" "$DNSDOMAIN" "$DC_HOST" A "$DC1_IP" "${auth[@]}"
+	st dns add "$DC1_IP" "$DNSDOMAIN" @ A "$DC1_IP" "${auth[@]}"
+	for entry in $DNS_HOSTS sqlm:19; do
+		st dns add "$DC1_IP" "$DNSDOMAIN" "${entry%%:*}" A "127.0.0.${entry#*:}" "${auth[@]}"
+	done
+}
+make_dns_reverse() {
+	local auth=(-U "$ADMIN_USER%$ADMIN_PASSWORD") rev=0.0.127.in-addr.arpa entry
+	st dns zonecreate "$DC1_IP" "$rev" "${auth[@]}"
+	st dns add "$DC1_IP" "$rev" "${DC1_IP##*.}" PTR "$DC_HOST.$DNSDOMAIN" "${auth[@]}"
+	for entry in $DNS_HOSTS; do
+		st dns add "$DC1_IP" "$rev" "${entry#*:}" PTR "${entry%%:*}.$DNSDOMAIN" "${auth[@]}"
+	done
+	# forward and reverse disagree: sqlm's address maps back to a former name
+	st dns add "$DC1_IP" "$rev" 19 PTR "oldname.$DNSDOMAIN" "${auth[@]}"
 }
 
 # Locked out, the honest way: a password settings object with a lockout threshold applies to
@@ -175,7 +176,7 @@ make_lockout() {
 
 # Keytabs: samba-tool domain exportkeytab writes every account's keys (AES256, AES128, RC4;
 # principal sAMAccountName@CORP.TEST) into one file, which MIT ktutil splits into
-# $KEYTABS/<sAMAccountName>.keytab (one export per account costs 0.7 s each). The SPNs share
+# $KEYTABS/<sAMAccountName>.keytab (an export per account costs 0.7 s each). The SPNs share
 # their account's keys: an acceptor picks the entry by enctype and kvno (gokrb5: set
 # service.KeytabPrincipal to the sAMAccountName).
 make_keytabs() {
@@ -208,28 +209,39 @@ make_duplicate_spn() {
 	raw="tdb://$DC1/private/sam.ldb.d/$(echo "$BASEDN" | tr '[:lower:]' '[:upper:]').ldb"
 	CURRENT_LOG=$LOGS/fixtures.log
 	echo "+ ldbmodify -H $raw (duplicate SPN on sqldup2)" >>"$CURRENT_LOG"
-	ldif_add sqldup2 servicePrincipalName "$spn" | ldbmodify -H "$raw" >>"$CURRENT_LOG" 2>&1 ||
-		die "raw write of the duplicate SPN failed"
+	printf 'dn: CN=sqldup2,CN=Users,%s\nchangetype: modify\nadd: servicePrincipalName\nservicePrincipalName: %s\n' \
+		"$BASEDN" "$spn" | ldbmodify -H "$raw" >>"$CURRENT_LOG" 2>&1 || die "raw write of the duplicate SPN failed"
+}
+
+LANES=()
+lane() { # lane NAME COMMAND...: run COMMAND in the background, logging to fixtures-NAME.log
+	local name=$1
+	shift
+	(
+		FIXLOG=fixtures-$name
+		"$@"
+	) &
+	LANES+=("$!:$name")
+}
+lanes_wait() {
+	local l failed=()
+	for l in "${LANES[@]}"; do wait "${l%%:*}" || failed+=("${l#*:}"); done
+	LANES=()
+	[ ${#failed[@]} -eq 0 ] || die "fixture lane(s) failed: ${failed[*]}; see $LOGS/fixtures-<lane>.log"
 }
 
 fixtures_all() {
-	local a=($ACCOUNTS)
-	lane users1 add_users "${a[@]:0:6}"
-	lane users2 add_users "${a[@]:6:6}"
-	lane users3 add_users "${a[@]:12}"
-	lane sqle make_sqle
-	lane dns make_dns
-	lanes_wait
-	timing accounts+dns
-	lane spns make_spns
-	lane flags make_flags
-	lane rbcd make_groups_and_rbcd
+	lane dns-forward make_dns_forward
+	lane dns-reverse make_dns_reverse
+	FIXLOG=fixtures
+	make_accounts
+	timing accounts
 	lane lockout make_lockout
-	lanes_wait
-	timing delegation
 	FIXLOG=fixtures
 	make_keytabs
 	timing keytabs
+	lanes_wait
+	timing dns+lockout
 	make_duplicate_spn
 	timing duplicate
 }

@@ -47,7 +47,7 @@ MARKER=$DIR/.kerberos-testenv
 LOCK_FILE=$DIR.lock # beside, not inside, the directory that gets wiped
 
 PACKAGES=(samba samba-ad-dc samba-ad-provision winbind krb5-user ldap-utils ldb-tools
-	libfaketime openssl)
+	libfaketime openssl procps)
 
 export LDAPTLS_CACERT=$CA_CERT
 
@@ -142,6 +142,13 @@ stop_dc() { # stop_dc DCDIR NAME: SIGTERM the samba root process, wait until all
 	say "$2 stopped (pid $pid)"
 }
 
+stop_both() { # both DCs at once: samba's root process takes ~2 s to leave after SIGTERM
+	stop_dc "$DC2" DC2 &
+	local p=$!
+	stop_dc "$DC1" DC1
+	wait "$p"
+}
+
 start_dc1() {
 	samba -D -s "$CONF1" </dev/null 9>&- >>"$LOGS/dc1-start.log" 2>&1 ||
 		die "samba for DC1 did not start; see $LOGS/dc1-start.log and $LOGS/dc1-samba.log"
@@ -158,7 +165,9 @@ start_dc2() {
 	# LD_PRELOAD, not the faketime wrapper: the wrapper waits for all descendants of 'samba -D'.
 	# LDB_MODULES_DISABLE_DEEPBIND=1: ldb modules are dlopen()ed with RTLD_DEEPBIND and would
 	# bypass the preloaded clock, leaving rootDSE currentTime unshifted (the KDC is shifted anyway).
-	LDB_MODULES_DISABLE_DEEPBIND=1 LD_PRELOAD="$(faketime_lib)" FAKETIME="+${DC2_SKEW_SECONDS}s" \
+	local lib
+	lib=$(faketime_lib)
+	LDB_MODULES_DISABLE_DEEPBIND=1 LD_PRELOAD=$lib FAKETIME="+${DC2_SKEW_SECONDS}s" \
 		samba -D -s "$CONF2" </dev/null 9>&- >>"$LOGS/dc2-start.log" 2>&1 ||
 		die "samba for DC2 did not start; see $LOGS/dc2-start.log and $LOGS/dc2-samba.log"
 }
@@ -363,10 +372,9 @@ cmd_up() {
 	fi
 	say "provisioning in $DIR ($why)"
 	[ "$(id -u)" -eq 0 ] || die "must run as root (the DCs bind ports 53, 88, 389 and write as system)"
-	stop_dc "$DC2" DC2
-	stop_dc "$DC1" DC1
+	stop_both
 	wipe
-	timing wipe
+	timing stop+wipe
 	install_packages
 	provision_dc1
 	timing provision
@@ -389,8 +397,7 @@ cmd_up() {
 }
 
 cmd_down() {
-	stop_dc "$DC2" DC2
-	stop_dc "$DC1" DC1
+	stop_both
 	rm -f "$STAMP"
 	timing down
 }
