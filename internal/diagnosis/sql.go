@@ -81,28 +81,32 @@ func (in *input) sqlUnreachable(name string, s *facts.SQLInstance) Finding {
 		detail += ": " + strings.TrimSuffix(s.ConnectError, ".")
 	}
 	detail += "."
-	fix := "Check that the instance runs and listens on the configured address and port, and that no firewall is in the way."
-	switch s.Cause {
-	case "login_failed":
-		fix = "Check the exporter's login and its password or keytab, and that the login exists on the instance."
-	case "tls":
-		fix = "Check the instance's certificate, or the encrypt and trust_server_certificate settings."
-	case "kerberos":
-		detail += " Clients using Kerberos meet the same failure."
-		fix = "Fix the SPN, account or clock findings of this instance; the exporter's logon works once clients' would."
+	fix := map[string]string{
+		"login_failed": "Check the exporter's login and its password or keytab, and that the login exists on the instance.",
+		"tls":          "Check the instance's certificate, or the encrypt and trust_server_certificate settings.",
+	}[s.Cause]
+	if fix == "" {
+		fix = "Check that the instance runs and listens on the configured address and port, and that no firewall is in the way."
 	}
-	if kerberosLogon := s.Cause == "kerberos" || (s.Cause == "login_failed" && in.logsInWithKerberos(name)); kerberosLogon {
-		if s.Cause == "login_failed" {
-			detail += " The exporter logged in with Kerberos: a refused Kerberos logon is also what a ticket the service cannot decrypt (KRB_AP_ERR_MODIFIED) looks like."
-		}
-		causes := append(in.kerberosCauses(name), in.spnHolderHints(name)...)
-		if len(causes) > 0 {
+	// A KRB-ERROR from the KDC is what clients meet too; a Kerberos failure
+	// without one may be the exporter's own setup (krb5.conf, keytab).
+	kerberosFailure := s.Cause == "kerberos" && s.KerberosErrorCode != 0
+	if s.Cause == "kerberos" {
+		fix = "Check the exporter's own Kerberos setup (krb5_config, keytab or password, and its reach to a KDC on port 88): no KDC refused this logon."
+	}
+	if s.Cause == "login_failed" && in.logsInWithKerberos(name) {
+		detail += " The exporter logged in with Kerberos: a refused Kerberos logon is also what a ticket the service cannot decrypt (KRB_AP_ERR_MODIFIED) looks like."
+	}
+	if s.Cause == "kerberos" || (s.Cause == "login_failed" && in.logsInWithKerberos(name)) {
+		if causes := append(in.kerberosCauses(name), in.spnHolderHints(name)...); len(causes) > 0 {
 			detail += " Likely causes seen in this snapshot: " + strings.Join(causes, "; ") + "."
+			kerberosFailure = true
 		}
 	}
 	const silent = "the checks that need the instance's answers (auth scheme, linked servers, error log, clock) are silent until it answers."
-	if s.Cause == "kerberos" {
-		detail += " Meanwhile " + silent
+	if kerberosFailure {
+		detail += " Clients using Kerberos meet the same failure. Meanwhile " + silent
+		fix = "Fix the SPN, account or clock findings of this instance; the exporter's logon works once clients' would."
 	} else {
 		detail += " This is not a Kerberos finding by itself, but " + silent
 	}

@@ -103,6 +103,7 @@ func TestSQLRules(t *testing.T) {
 			want: []string{"sql_unreachable warning sqlb"},
 			contains: map[string][]string{"sql_unreachable": {
 				"KRB_AP_ERR_MODIFIED", `MSSQLSvc/sqlb.corp.test:1433 is held by CORP\wrongacct`, "set service_account",
+				"Clients using Kerberos meet the same failure", "Fix the SPN, account or clock findings",
 			}},
 		},
 		{
@@ -112,6 +113,14 @@ func TestSQLRules(t *testing.T) {
 			},
 			want:     []string{"sql_unreachable warning sqlb"},
 			contains: map[string][]string{"sql_unreachable": {"connection refused", "not a Kerberos finding"}},
+		},
+		{
+			name: "Kerberos failure without a KDC error points at the exporter's own setup",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.SQL["sqlb"] = &facts.SQLInstance{Name: "sqlb", Cause: "kerberos", ConnectError: "Unable to load krb5 config: no such file or directory"}
+			},
+			want:     []string{"sql_unreachable warning sqlb"},
+			contains: map[string][]string{"sql_unreachable": {"exporter's own Kerberos setup", "not a Kerberos finding by itself"}},
 		},
 		{
 			name: "unreachable for a Kerberos reason names the causes",
