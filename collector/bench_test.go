@@ -1,0 +1,93 @@
+package collector
+
+import (
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+)
+
+// fleetResult is a completed cycle for n instances, each with four expected
+// SPNs, two linked servers and ten named NTLM clients: the size of a large
+// fleet watched by one exporter.
+func fleetResult(n int) *Result {
+	snap := facts.New(time.Now())
+	cfg := &config.Config{}
+	for i := range n {
+		name := fmt.Sprintf("sql%03d", i)
+		cfg.SQLInstances = append(cfg.SQLInstances, config.SQLInstance{Name: name, Host: name + ".corp.example.com"})
+		inst := &facts.SQLInstance{Name: name, Up: true, AuthScheme: "KERBEROS", NetTransport: "TCP", EngineAccount: `CORP\svc_` + name}
+		for c := range 10 {
+			inst.NTLMClients = append(inst.NTLMClients, facts.NTLMClient{Host: fmt.Sprintf("WKS-%04d", c), Login: `CORP\user`, Program: "app", Connections: c})
+		}
+		inst.Connections = []facts.ConnectionCount{{NetTransport: "TCP", AuthScheme: "KERBEROS", Count: 40}, {NetTransport: "TCP", AuthScheme: "NTLM", Count: 10}}
+		snap.SQL[name] = inst
+		ls := &facts.LinkedServers{Instance: name, Readable: true}
+		for l := range 2 {
+			ls.Servers = append(ls.Servers, facts.LinkedServer{Name: fmt.Sprintf("LS%d", l), SelfMapped: true, Tested: true, TestOK: true, HopTested: true, HopOK: true, HopAuthScheme: "KERBEROS", HopTransport: "TCP"})
+		}
+		snap.LinkedServers[name] = ls
+		for _, form := range []string{"%s.corp.example.com:1433", "%s.corp.example.com", "%s:1433", "%s"} {
+			snap.SPNs = append(snap.SPNs, facts.ExpectedSPN{Target: name, SPN: "MSSQLSvc/" + fmt.Sprintf(form, name), ExpectedAccount: inst.EngineAccount, Holders: []string{inst.EngineAccount}})
+		}
+	}
+	snap.Finished = time.Now()
+	status := map[string]Status{}
+	for _, c := range enabledCollectors() {
+		status[c.name] = Status{Success: true, Duration: time.Second, LastSuccess: snap.Finished}
+	}
+	return &Result{Config: cfg, Snapshot: snap, Status: status}
+}
+
+// BenchmarkScrape measures the /metrics path: serving the last cycle of a
+// 200-instance fleet. It must stay cheap (no I/O, only formatting), since
+// Prometheus may scrape often.
+func BenchmarkScrape(b *testing.B) {
+	res := fleetResult(200)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&Exporter{last: func() *Result { return res }, collectors: enabledCollectors()})
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	b.ReportAllocs()
+	var size int
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		size = rec.Body.Len()
+		_, _ = io.Copy(io.Discard, rec.Body)
+	}
+	b.ReportMetric(float64(size), "bytes/scrape")
+}
+
+// BenchmarkDuplicateScan measures the forest-wide duplicate count over
+// 100,000 accounts with two SPNs each (one duplicate in a hundred): the
+// memory it keeps is one map entry per distinct SPN.
+func BenchmarkDuplicateScan(b *testing.B) {
+	const accounts = 100_000
+	names := make([]string, accounts)
+	spns := make([][]string, accounts)
+	for i := range accounts {
+		names[i] = fmt.Sprintf(`CORP\svc%06d`, i)
+		host := i
+		if i%100 == 1 {
+			host = i - 1 // duplicates the previous account's SPN
+		}
+		spns[i] = []string{fmt.Sprintf("MSSQLSvc/h%06d.corp.example.com:1433", host), fmt.Sprintf("HTTP/web%06d.corp.example.com", i)}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		d := newDuplicateCounter()
+		for i := range accounts {
+			d.add(names[i], spns[i])
+		}
+		if got := d.result(50).Total; got != accounts/100 {
+			b.Fatalf("duplicates = %d, want %d", got, accounts/100)
+		}
+	}
+}
