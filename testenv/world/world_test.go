@@ -534,6 +534,9 @@ func TestDelegationS4U(t *testing.T) {
 		{"sqlsvc_pt", "carol", "MSSQLSvc/sqle.corp.test:1433", false}, // not in its msDS-AllowedToDelegateTo
 		{"sqlsvc_a", "carol", sqlb, false},                            // Kerberos only: no protocol transition, needs the user's own ticket
 		{"sqlsvc_u", "carol", sqlb, false},                            // unconstrained delegation forwards TGTs, no S4U2Proxy
+		// Samba 4.17 limitations, pinned so that a Samba that lifts them is noticed:
+		{"sqlsvc_pt", "bob", sqlb, true},                             // Protected Users is not enforced for delegation
+		{"sqlsvc_r", "carol", "MSSQLSvc/sqle.corp.test:1433", false}, // RBCD (set on SQLE$) is not honoured by the KDC
 	} {
 		t.Run(tc.svc+"/"+tc.user+"->"+tc.target, func(t *testing.T) {
 			s := newMIT(t, w.Krb5Conf)
