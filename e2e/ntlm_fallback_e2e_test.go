@@ -55,7 +55,9 @@ func TestNTLMFallbackAlertEndToEnd(t *testing.T) {
 
 	// Before: Kerberos works, nothing pages.
 	waitFor(t, "the exporter's login to sqle2e is Kerberos", alertWait, exp.process, func() (bool, string) {
-		return queryHas(prom, fmt.Sprintf(`kerberos_sql_connection_auth_scheme{sql_instance=%q, auth_scheme="KERBEROS"} == 1`, e2eInstance))
+		ok, _ := queryHas(prom, fmt.Sprintf(`kerberos_sql_connection_auth_scheme{sql_instance=%q, auth_scheme="KERBEROS"} == 1`, e2eInstance))
+		_, scheme := queryHas(prom, fmt.Sprintf(`kerberos_sql_connection_auth_scheme{sql_instance=%q} == 1`, e2eInstance))
+		return ok, "auth scheme " + scheme
 	})
 	if hook.alertSeen("firing", fallback) {
 		t.Fatalf("KerberosSQLNTLMFallback fired while Kerberos worked: %s", hook.summary())
