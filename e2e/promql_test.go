@@ -154,7 +154,7 @@ func TestMetricNamesScanner(t *testing.T) {
 			[]string{"kerberos_sql_connection_auth_scheme", "kerberos_sql_connection_ntlm_fallback", "kerberos_sql_expect_kerberos", "kerberos_sql_exporter_is_local"}},
 		{`sum(rate(kerberos_x_total{a="b(c)"}[5m] offset 1h)) by (le) / 1.5e3 > bool 0x1f`, []string{"kerberos_x_total"}},
 		{`time() - kerberos_exporter_collector_last_success_timestamp_seconds > 900`, []string{"kerberos_exporter_collector_last_success_timestamp_seconds"}},
-		{`min_over_time(kerberos_sql:ntlm_tcp_connections:sum[1h] offset 15m)`, []string{"kerberos_sql:ntlm_tcp_connections:sum"}},
+		{`min_over_time(sql_instance:kerberos_sql_ntlm_tcp_connections:sum[1h] offset 15m)`, []string{"sql_instance:kerberos_sql_ntlm_tcp_connections:sum"}},
 		{`sum without (source) (kerberos_dc_clock_skew_seconds) * on (job) group_left (version) kerberos_exporter_build_info`, []string{"kerberos_dc_clock_skew_seconds", "kerberos_exporter_build_info"}},
 		{`label_replace(kerberos_spn_present, "t", "$1", "target", "(.*)")`, []string{"kerberos_spn_present"}},
 		// a typo is a name, and so is a misspelt function without parentheses
