@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,26 +20,11 @@ func init() {
 type errorLogCollector struct{}
 
 func (errorLogCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
-	type result struct {
-		log *facts.ErrorLog
-		err error
+	found, err := collectPerInstance(ctx, env, errorLog)
+	for name, f := range found {
+		snap.ErrorLogs[name] = f
 	}
-	results := forEachInstance(ctx, env.Config.SQLInstances,
-		func(ctx context.Context, inst *config.SQLInstance) result {
-			l, err := errorLog(ctx, env, inst)
-			return result{l, err}
-		},
-		func(*config.SQLInstance) result { return result{} })
-	var errs []error
-	for name, r := range results {
-		if r.log != nil {
-			snap.ErrorLogs[name] = r.log
-		}
-		if r.err != nil {
-			errs = append(errs, r.err)
-		}
-	}
-	return errors.Join(errs...)
+	return err
 }
 
 // errorLog returns nil when the instance could not be asked at all (the sql

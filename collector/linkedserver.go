@@ -28,26 +28,11 @@ const testAllSelfMapped = "*"
 type linkedServerCollector struct{}
 
 func (linkedServerCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
-	type result struct {
-		servers *facts.LinkedServers
-		err     error
+	found, err := collectPerInstance(ctx, env, linkedServers)
+	for name, f := range found {
+		snap.LinkedServers[name] = f
 	}
-	results := forEachInstance(ctx, env.Config.SQLInstances,
-		func(ctx context.Context, inst *config.SQLInstance) result {
-			ls, err := linkedServers(ctx, env, inst)
-			return result{ls, err}
-		},
-		func(*config.SQLInstance) result { return result{} })
-	var errs []error
-	for name, r := range results {
-		if r.servers != nil {
-			snap.LinkedServers[name] = r.servers
-		}
-		if r.err != nil {
-			errs = append(errs, r.err)
-		}
-	}
-	return errors.Join(errs...)
+	return err
 }
 
 // linkedServers returns nil when the instance could not be asked at all

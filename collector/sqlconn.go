@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -147,4 +148,33 @@ func forEachInstance[T any](ctx context.Context, instances []config.SQLInstance,
 		}
 	}
 	return out
+}
+
+// collectPerInstance runs read for every instance concurrently and keeps
+// the facts of those that answered. read returns nil facts when the instance
+// could not be asked at all (the sql collector reports why). The errors of
+// all instances are joined, so one failing instance fails the collector
+// without hiding the others' facts.
+func collectPerInstance[F any](ctx context.Context, env *Env, read func(context.Context, *Env, *config.SQLInstance) (*F, error)) (map[string]*F, error) {
+	type result struct {
+		facts *F
+		err   error
+	}
+	results := forEachInstance(ctx, env.Config.SQLInstances,
+		func(ctx context.Context, inst *config.SQLInstance) result {
+			f, err := read(ctx, env, inst)
+			return result{f, err}
+		},
+		func(*config.SQLInstance) result { return result{} })
+	out := map[string]*F{}
+	var errs []error
+	for name, r := range results {
+		if r.facts != nil {
+			out[name] = r.facts
+		}
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	return out, errors.Join(errs...)
 }
