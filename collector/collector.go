@@ -124,4 +124,6 @@ type Env struct {
 	Config *config.Config
 	Logger *slog.Logger
 	SQL    *SQLConnections
+	// Probe is set for a /probe request: collectors skip fleet-wide work.
+	Probe bool
 }

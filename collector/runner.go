@@ -101,7 +101,7 @@ func (r *Runner) Loop(ctx context.Context) {
 // the timeout, and never the scrape.
 func (r *Runner) RunOnce(ctx context.Context) *Result {
 	cfg := r.Config()
-	res := r.collect(ctx, cfg, r.collectors, r.logger)
+	res := r.collect(ctx, cfg, r.collectors, r.logger, false)
 	r.mu.Lock()
 	for name, st := range res.Status {
 		if st.Success {
@@ -117,9 +117,9 @@ func (r *Runner) RunOnce(ctx context.Context) *Result {
 
 // collect is one cycle with the given collectors; it keeps no state, so
 // /probe can run it with a fresh registry.
-func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []namedCollector, logger *slog.Logger) *Result {
+func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []namedCollector, logger *slog.Logger, probe bool) *Result {
 	snap := facts.New(time.Now())
-	env := &Env{Config: cfg, Logger: logger, SQL: NewSQLConnections(cfg, logger)}
+	env := &Env{Config: cfg, Logger: logger, SQL: NewSQLConnections(cfg, logger), Probe: probe}
 	defer env.SQL.Close()
 
 	res := &Result{Config: cfg, Snapshot: snap, Status: map[string]Status{}}
@@ -193,5 +193,5 @@ func (r *Runner) Probe(ctx context.Context, target string, logger *slog.Logger) 
 	if len(one.SQLInstances) == 0 {
 		return nil, fmt.Errorf("unknown target %q: not a configured sql instance", target)
 	}
-	return r.collect(ctx, &one, r.collectors, logger), nil
+	return r.collect(ctx, &one, r.collectors, logger, true), nil
 }

@@ -95,8 +95,12 @@ func (spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 	}
 
 	var errs []error
-	var dup *facts.DuplicateSPNs
-	wg.Go(func() { dup = scanDuplicates(ctx, cfg, conns, dialErrs) })
+	// A probe asks about one instance: the forest-wide duplicate scan is the
+	// background loop's job, not every /probe request's.
+	dup := &facts.DuplicateSPNs{}
+	if !env.Probe {
+		wg.Go(func() { dup = scanDuplicates(ctx, cfg, conns, dialErrs) })
+	}
 	var expected []facts.ExpectedSPN
 	for _, t := range targets {
 		conn, connErr := connFor(t.Domain)

@@ -135,6 +135,9 @@ func TestEndToEnd(t *testing.T) {
 		if strings.Contains(out, `sql_instance="sqla"`) {
 			t.Error("probe of sqlc reports sqla")
 		}
+		if strings.Contains(out, "kerberos_spn_duplicates ") {
+			t.Error("a probe ran the forest-wide duplicate scan, which is the background loop's job")
+		}
 		debug := fetchBody(t, base+"/probe?target=sqlc&debug=true")
 		if !strings.Contains(debug, "collector succeeded") || !strings.Contains(debug, "Metrics:") {
 			t.Errorf("debug view does not show what the probe did:\n%s", debug)
