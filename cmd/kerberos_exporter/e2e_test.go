@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestEndToEnd(t *testing.T) {
 	cfgFile := writeDemoConfig(t, w, dir)
 	bin := buildExporter(t, dir)
 	addr := freeAddr(t)
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cmd := exec.Command(bin, "--config.file="+cfgFile, "--web.listen-address="+addr, "--log.level=debug")
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -193,6 +194,25 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// syncBuffer collects the exporter's output, written by exec's copying
+// goroutine while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func startStandIns(t *testing.T, w *world.World) *tdsserver.Group {
