@@ -14,7 +14,7 @@ func dnsFindings(in *input) []Finding {
 	for _, h := range in.snap.DNS {
 		group := in.hostGroup(h.Host)
 		if h.ForwardError != "" {
-			out = append(out, dnsForwardFailed(h.Host, h.ForwardError, group))
+			out = append(out, dnsForwardFailed(h.Host, h.ForwardError, h.NotFound, group))
 			continue
 		}
 		if h.ReverseMatches {
@@ -67,8 +67,8 @@ func dnsFindings(in *input) []Finding {
 
 // dnsForwardFailed: a name that does not exist is critical; a lookup that
 // failed otherwise (timeout, server failure) says nothing certain about the
-// name and is a warning. "no such host" is how Go reports NXDOMAIN.
-func dnsForwardFailed(host, lookupErr, group string) Finding {
+// name and is a warning.
+func dnsForwardFailed(host, lookupErr string, notFound bool, group string) Finding {
 	f := Finding{
 		Check: "dns_forward_failed", Severity: Critical, Target: host, Instance: group,
 		Summary: fmt.Sprintf("%s does not resolve", host),
@@ -76,7 +76,7 @@ func dnsForwardFailed(host, lookupErr, group string) Finding {
 		Fix:     fmt.Sprintf("Add (or repair) the A record of %s in the domain's DNS zone.", host),
 		Script:  []string{fmt.Sprintf("# Add-DnsServerResourceRecordA -ZoneName %s -Name %s -IPv4Address <address of %s>", psQuote(zoneOf(host)), psQuote(firstLabel(host)), host)},
 	}
-	if !strings.Contains(lookupErr, "no such host") {
+	if !notFound {
 		f.Severity = Warning
 		f.Summary = fmt.Sprintf("The exporter could not look %s up", host)
 		f.Detail = fmt.Sprintf("Looking up %s failed (%s): the DNS server did not give an answer, so the exporter cannot tell whether the name exists. Clients that meet the same failure cannot connect by that name.", host, lookupErr)

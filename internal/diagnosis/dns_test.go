@@ -17,7 +17,7 @@ func TestDNSRules(t *testing.T) {
 		{
 			name: "forward lookup fails",
 			mutate: func(_ *config.Config, s *facts.Snapshot) {
-				s.DNS[1] = facts.HostDNS{Host: "sqlb.corp.test", ForwardError: "lookup sqlb.corp.test on 127.0.0.1:53: no such host"}
+				s.DNS[1] = facts.HostDNS{Host: "sqlb.corp.test", ForwardError: "lookup sqlb.corp.test on 127.0.0.1:53: no such host", NotFound: true}
 			},
 			want:     []string{"dns_forward_failed critical sqlb.corp.test"},
 			contains: map[string][]string{"dns_forward_failed": {"no such host", "# Add-DnsServerResourceRecordA -ZoneName 'corp.test' -Name 'sqlb'"}},

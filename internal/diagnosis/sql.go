@@ -141,15 +141,11 @@ func (in *input) firstHopNTLM(name string, s *facts.SQLInstance) Finding {
 	}
 }
 
-// exporterProgram is the application name of the exporter's own sessions
-// (internal/sqlclient): their auth scheme is first_hop_ntlm's business.
-const exporterProgram = "kerberos_exporter"
-
 // otherClients leaves out the exporter's own sessions.
 func otherClients(clients []facts.NTLMClient) []facts.NTLMClient {
 	var out []facts.NTLMClient
 	for _, c := range clients {
-		if c.Program != exporterProgram {
+		if c.Program != facts.ExporterProgram {
 			out = append(out, c)
 		}
 	}

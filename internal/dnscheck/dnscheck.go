@@ -57,6 +57,10 @@ func dialTo(server string) func(ctx context.Context, network, _ string) (net.Con
 	}
 }
 
+// ErrNotFound marks a lookup a DNS server answered with "no such name":
+// unlike a timeout, it says the name does not exist.
+var ErrNotFound = errors.New("the name does not exist")
+
 // Check looks host up forwards (A and AAAA) and every address it resolves
 // to backwards (PTR).
 func (r *Resolver) Check(ctx context.Context, host string) facts.HostDNS {
@@ -64,6 +68,7 @@ func (r *Resolver) Check(ctx context.Context, host string) facts.HostDNS {
 	addrs, err := r.lookupIP(ctx, host)
 	if err != nil {
 		out.ForwardError = err.Error()
+		out.NotFound = errors.Is(err, ErrNotFound)
 		return out
 	}
 	out.Addresses = addrs
@@ -157,7 +162,10 @@ func (r *Resolver) each(ctx context.Context, query func(context.Context, *net.Re
 		}
 		failures = append(failures, describe(u.server, err))
 		var dnsErr *net.DNSError
-		if errors.As(err, &dnsErr) && dnsErr.IsNotFound || ctx.Err() != nil {
+		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+			return fmt.Errorf("%s: %w", strings.Join(failures, "; "), ErrNotFound)
+		}
+		if ctx.Err() != nil {
 			break
 		}
 	}

@@ -86,7 +86,7 @@ func TestWorldForwardAndReverse(t *testing.T) {
 	}
 
 	missing := r.Check(ctx, "nosuchhost.corp.test")
-	if len(missing.Addresses) != 0 || !strings.Contains(missing.ForwardError, "no such host") || !strings.Contains(missing.ForwardError, w.DNSServer()) {
+	if len(missing.Addresses) != 0 || !missing.NotFound || !strings.Contains(missing.ForwardError, "no such host") || !strings.Contains(missing.ForwardError, w.DNSServer()) {
 		t.Errorf("nosuchhost: addresses %q, error %q; want no addresses and a 'no such host' error naming %s", missing.Addresses, missing.ForwardError, w.DNSServer())
 	}
 }
@@ -130,7 +130,7 @@ func TestWorldFallsBackPastSilentServer(t *testing.T) {
 func TestEveryServerDeadNamesEach(t *testing.T) {
 	a, b := refusingUDPAddr(t), refusingUDPAddr(t)
 	got := New([]string{a, b}, time.Second).Check(context.Background(), "sqla.corp.test")
-	if len(got.Addresses) != 0 || !strings.Contains(got.ForwardError, a) || !strings.Contains(got.ForwardError, b) {
+	if len(got.Addresses) != 0 || got.NotFound || !strings.Contains(got.ForwardError, a) || !strings.Contains(got.ForwardError, b) {
 		t.Errorf("both servers dead: %+v; want no addresses and an error naming %s and %s", got, a, b)
 	}
 }

@@ -46,6 +46,10 @@ func New(started time.Time) *Snapshot {
 	}
 }
 
+// ExporterProgram is the program_name the exporter's own SQL sessions show,
+// so that judgement can tell them from the clients it watches.
+const ExporterProgram = "kerberos_exporter"
+
 // ---- SQL Server ----
 
 // SQLInstance is what one instance said about itself and its connections.
@@ -302,6 +306,8 @@ type HostDNS struct {
 	Host         string
 	Addresses    []string
 	ForwardError string
+	// NotFound: a DNS server said the name does not exist (not a timeout).
+	NotFound bool
 	// PTR maps each address to the names its reverse lookup returned.
 	PTR          map[string][]string
 	ReverseError string

@@ -17,6 +17,7 @@ import (
 	"github.com/microsoft/go-mssqldb/msdsn"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/krberr"
 )
 
@@ -27,9 +28,6 @@ const (
 	MethodKerberos = "kerberos"
 	MethodWindows  = "windows"
 )
-
-// appName is the program_name the exporter's sessions show on the server.
-const appName = "kerberos_exporter"
 
 // maxOpenConns bounds the logins one session makes in a cycle: the SQL
 // collectors share the session concurrently.
@@ -216,7 +214,7 @@ func baseConfig(inst *config.SQLInstance, t target) (msdsn.Config, error) {
 		q.Set(msdsn.HostNameInCertificate, inst.Host)
 	}
 	q.Set(msdsn.ServerSpn, t.spn)
-	q.Set(msdsn.AppName, appName)
+	q.Set(msdsn.AppName, facts.ExporterProgram)
 	u := url.URL{Scheme: "sqlserver", Host: t.addr(), RawQuery: q.Encode()}
 	cfg, err := msdsn.Parse(u.String())
 	if err != nil {
