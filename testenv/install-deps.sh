@@ -7,7 +7,7 @@
 # their own, on loopback.
 set -euo pipefail
 packages=(samba samba-ad-dc samba-ad-provision winbind krb5-user ldap-utils ldb-tools faketime
-          prometheus prometheus-alertmanager chromium)
+          prometheus prometheus-alertmanager chromium curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
