@@ -4,16 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/go-ldap/ldap/v3/gssapi"
-	"github.com/jcmturner/gokrb5/v8/client"
-	krbconfig "github.com/jcmturner/gokrb5/v8/config"
-	"github.com/jcmturner/gokrb5/v8/credentials"
-	"github.com/jcmturner/gokrb5/v8/keytab"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/kdc"
 )
 
 // gssapiBind binds with the exporter's own Kerberos identity (keytab,
@@ -27,7 +22,7 @@ func (c *Conn) gssapiBind(ctx context.Context, krb *config.Kerberos) error {
 	if err != nil {
 		return fmt.Errorf("gssapi bind: %w", err)
 	}
-	cl, err := kerberosClient(krb)
+	cl, err := kdc.NewClient(krb)
 	if err != nil {
 		return fmt.Errorf("gssapi bind as %s: %w", krb.Principal, err)
 	}
@@ -50,46 +45,4 @@ func (c *Conn) gssapiBind(ctx context.Context, krb *config.Kerberos) error {
 		return fmt.Errorf("gssapi bind as %s to ldap/%s: %w", krb.Principal, host, err)
 	}
 	return nil
-}
-
-// kerberosClient builds a gokrb5 client from the kerberos section.
-func kerberosClient(krb *config.Kerberos) (*client.Client, error) {
-	confPath := krb.Krb5Config
-	if confPath == "" {
-		confPath = os.Getenv("KRB5_CONFIG")
-	}
-	if confPath == "" {
-		confPath = "/etc/krb5.conf"
-	}
-	conf, err := krbconfig.Load(confPath)
-	if err != nil {
-		return nil, fmt.Errorf("loading krb5 config %s: %w", confPath, err)
-	}
-	user, realm, _ := strings.Cut(krb.Principal, "@")
-	if realm == "" {
-		realm = krb.Realm
-	}
-	// Active Directory does not speak FAST the way gokrb5 expects.
-	noFAST := client.DisablePAFXFAST(true)
-	switch {
-	case krb.KeytabFile != "":
-		kt, err := keytab.Load(krb.KeytabFile)
-		if err != nil {
-			return nil, fmt.Errorf("loading keytab %s: %w", krb.KeytabFile, err)
-		}
-		return client.NewWithKeytab(user, realm, kt, conf, noFAST), nil
-	case krb.CCacheFile != "":
-		cc, err := credentials.LoadCCache(krb.CCacheFile)
-		if err != nil {
-			return nil, fmt.Errorf("loading credential cache %s: %w", krb.CCacheFile, err)
-		}
-		cl, err := client.NewFromCCache(cc, conf, noFAST)
-		if err != nil {
-			return nil, fmt.Errorf("credential cache %s: %w", krb.CCacheFile, err)
-		}
-		return cl, nil
-	case krb.Password != nil:
-		return client.NewWithPassword(user, realm, krb.Password.Value(), conf, noFAST), nil
-	}
-	return nil, errors.New("the kerberos section gives no keytab_file, ccache_file or password")
 }
