@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/internal/directory"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/sqlclient"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/uac"
 )
 
@@ -182,7 +182,8 @@ func planPaths(cfg *config.Config, snap *facts.Snapshot, targets []Target) []pat
 			}
 			p := pathPlan{fromInstance: name, linkedServer: ls.Name, from: targetRef(front)}
 			back := byName[ls.TargetInstance]
-			host, port, instance := parseDataSource(ls.DataSource)
+			ds := sqlclient.ParseDataSource(ls.DataSource)
+			host, port, instance := ds.Host, ds.Port, ds.Instance
 			if back == nil {
 				back = instanceByHost(cfg, targets, host)
 			}
@@ -204,23 +205,6 @@ func planPaths(cfg *config.Config, snap *facts.Snapshot, targets []Target) []pat
 
 func targetRef(t *Target) accountRef {
 	return accountRef{domain: t.Domain, sam: t.SAM, name: t.Account}
-}
-
-// parseDataSource reads a linked server's data source as SQL Server's
-// client does: [tcp:]host[\instance][,port].
-func parseDataSource(ds string) (host string, port int, instance string) {
-	s := strings.TrimSpace(ds)
-	if len(s) > 4 && strings.EqualFold(s[:4], "tcp:") {
-		s = s[4:]
-	}
-	if h, p, ok := strings.Cut(s, ","); ok {
-		s = h
-		port, _ = strconv.Atoi(strings.TrimSpace(p))
-	}
-	if h, inst, ok := strings.Cut(s, `\`); ok {
-		s, instance = h, strings.TrimSpace(inst)
-	}
-	return strings.TrimSpace(s), port, instance
 }
 
 // instanceByHost finds the configured instance a data source host names.

@@ -12,27 +12,6 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 )
 
-func TestParseDataSource(t *testing.T) {
-	for _, tt := range []struct {
-		in       string
-		host     string
-		port     int
-		instance string
-	}{
-		{"sqlb.corp.test", "sqlb.corp.test", 0, ""},
-		{"SQLB", "SQLB", 0, ""},
-		{"tcp:sqlb.corp.test,1433", "sqlb.corp.test", 1433, ""},
-		{"sqlb.corp.test\\INST1", "sqlb.corp.test", 0, "INST1"},
-		{" sqlb\\INST1 , 50123 ", "sqlb", 50123, "INST1"},
-		{"", "", 0, ""},
-	} {
-		host, port, instance := parseDataSource(tt.in)
-		if host != tt.host || port != tt.port || instance != tt.instance {
-			t.Errorf("parseDataSource(%q) = %q, %d, %q; want %q, %d, %q", tt.in, host, port, instance, tt.host, tt.port, tt.instance)
-		}
-	}
-}
-
 func delegationConfig() *config.Config {
 	return &config.Config{
 		Domains: []config.Domain{{Name: "corp.test", NetBIOSName: "CORP", BaseDN: "DC=corp,DC=test"}},

@@ -29,6 +29,6 @@ func ParseDataSource(ds string) DataSource {
 		d.Port, _ = strconv.Atoi(strings.TrimSpace(port))
 	}
 	d.Host, d.Instance, _ = strings.Cut(s, `\`)
-	d.Host = strings.TrimSpace(d.Host)
+	d.Host, d.Instance = strings.TrimSpace(d.Host), strings.TrimSpace(d.Instance)
 	return d
 }

@@ -201,6 +201,7 @@ func TestParseDataSource(t *testing.T) {
 		{`SQLB\INST1`, DataSource{Host: "SQLB", Instance: "INST1"}},
 		{`tcp:sqlb.corp.test\INST1,50123`, DataSource{Host: "sqlb.corp.test", Instance: "INST1", Port: 50123}},
 		{" 127.0.0.12 , 1433 ", DataSource{Host: "127.0.0.12", Port: 1433}},
+		{" sqlb\\INST1 , 50123 ", DataSource{Host: "sqlb", Instance: "INST1", Port: 50123}},
 		{"", DataSource{}},
 	}
 	for _, tt := range tests {
