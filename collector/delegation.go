@@ -185,7 +185,8 @@ func planPaths(cfg *config.Config, snap *facts.Snapshot, targets []Target) []pat
 			ds := sqlclient.ParseDataSource(ls.DataSource)
 			host, port, instance := ds.Host, ds.Port, ds.Instance
 			if back == nil {
-				back = instanceByHost(cfg, targets, host)
+				// A snapshot not made by the linkedserver collector.
+				back = byName[matchInstance(ds, cfg.SQLInstances)]
 			}
 			switch {
 			case back != nil:
@@ -205,26 +206,6 @@ func planPaths(cfg *config.Config, snap *facts.Snapshot, targets []Target) []pat
 
 func targetRef(t *Target) accountRef {
 	return accountRef{domain: t.Domain, sam: t.SAM, name: t.Account}
-}
-
-// instanceByHost finds the configured instance a data source host names.
-func instanceByHost(cfg *config.Config, targets []Target, host string) *Target {
-	if host == "" {
-		return nil
-	}
-	for _, inst := range cfg.SQLInstances {
-		short, _, _ := strings.Cut(inst.Host, ".")
-		for _, name := range []string{inst.Host, short, inst.NetBIOSName, inst.Address, inst.AGListener} {
-			if name != "" && strings.EqualFold(name, host) {
-				for i := range targets {
-					if targets[i].SQL && targets[i].Name == inst.Name {
-						return &targets[i]
-					}
-				}
-			}
-		}
-	}
-	return nil
 }
 
 // findBackEndAccounts asks the forest who holds the first SPN of each back
