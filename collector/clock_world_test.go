@@ -10,12 +10,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/testenv/world"
 )
 
 // TestWorldClockCollector measures the healthy DC and its copy whose clock
 // runs seven minutes ahead; a third, dead DC must not hold the others up.
 func TestWorldClockCollector(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	cfg := worldConfig(t, w, nil, "")
 	cfg.Domains[0].DomainControllers = append(cfg.Domains[0].DomainControllers, "ldaps://127.0.0.9")
 	snap := facts.New(testTime)

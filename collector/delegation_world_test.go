@@ -9,10 +9,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/testenv/world"
 )
 
 func TestWorldDelegationCollector(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	cfg := worldConfig(t, w, []worldInstance{
 		{"sqla", `CORP\sqlsvc_a`}, {"sqlb", `CORP\sqlsvc_b`}, {"sqlc", `CORP\sqlsvc_c`},
 		{"sqlu", `CORP\sqlsvc_u`}, {"sqlpt", `CORP\sqlsvc_pt`}, {"sqlr", `CORP\sqlsvc_r`},

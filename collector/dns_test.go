@@ -15,6 +15,7 @@ import (
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/testenv/world"
 )
 
 // snapshotMetrics exposes one collector's metrics for a fixed snapshot, so
@@ -84,7 +85,7 @@ func requireLintClean(t *testing.T, c prometheus.Collector) {
 }
 
 func TestWorldDNSCollector(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	// Nothing listens on dead's UDP port: the world's DNS server, second in
 	// the list, must answer.
 	deadConn, err := net.ListenPacket("udp", "127.0.0.1:0")

@@ -123,7 +123,7 @@ func servicesOnly(snap *facts.Snapshot) *facts.Snapshot {
 }
 
 func TestWorldKDCCollector(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	cfg := kdcWorldConfig(t, w, w.Krb5Conf)
 	snap := facts.New(time.Now())
 	if err := (kdcCollector{}).Update(context.Background(), worldEnv(cfg), snap); err != nil {
@@ -163,7 +163,7 @@ kerberos_kdc_ticket_success{spn="MSSQLSvc/sqldup.corp.test:1433",target="dup"} 0
 
 // Against the DC whose clock is 7 minutes ahead, every probe reports 37.
 func TestWorldKDCCollectorSkewedDC(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	cfg := kdcWorldConfig(t, w, w.Krb5ConfSkewed)
 	snap := facts.New(time.Now())
 	if err := (kdcCollector{}).Update(context.Background(), worldEnv(cfg), snap); err != nil {

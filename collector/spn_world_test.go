@@ -21,18 +21,6 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/testenv/world"
 )
 
-func startWorld(t *testing.T) *world.World {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs the Samba AD world")
-	}
-	w, err := world.Start()
-	if err != nil {
-		t.Fatalf("starting the test world: %v", err)
-	}
-	return w
-}
-
 // worldInstance is a SQL instance of the world by its short host name.
 type worldInstance struct{ name, account string }
 
@@ -82,7 +70,7 @@ func worldEnv(cfg *config.Config) *Env {
 }
 
 func TestWorldSPNCollector(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	cfg := worldConfig(t, w, []worldInstance{
 		{"sqla", `CORP\sqlsvc_a`}, {"sqlc", `CORP\sqlsvc_c`}, {"sqld", `CORP\sqlsvc_d`},
 	}, `  - {name: sqldup, host: sqldup.corp.test, service_account: 'sqldup1', auth: {method: windows}}

@@ -30,13 +30,7 @@ import (
 // The SQL side end to end: the real go-mssqldb driver against the TDS
 // stand-ins of testenv/scenarios, with real tickets from the Samba DC.
 func TestSQLCollectorsAgainstStandIns(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs the Samba AD world and the TDS stand-ins")
-	}
-	w, err := world.Start()
-	if err != nil {
-		t.Fatalf("the AD world did not start: %v", err)
-	}
+	w := world.ForTest(t)
 	t.Setenv(tdsserver.TestenvDirVar, w.Dir) // the scenarios' keytab paths
 	g := startStandIns(t, "sqla", "sqlb", "sqlc", "sqld", "stall")
 	cfg := integrationConfig(t, w, g)

@@ -8,10 +8,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/testenv/world"
 )
 
 func TestWorldUsersCollector(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	cfg := worldConfig(t, w, nil, `delegated_principals:
   users: ['CORP\alice', bob, carol@corp.test, 'CORP\nobody_here']
   groups: [Domain Users, 'CORP\Protected Users']

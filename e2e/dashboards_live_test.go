@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kerberos-exporter/kerberos_exporter/testenv/tdsserver"
+	"github.com/kerberos-exporter/kerberos_exporter/testenv/world"
 )
 
 // dashboardVars are the values the live tests give the dashboards'
@@ -56,7 +57,7 @@ var worldInstances = []string{"sqla", "sqlb", "sqlc", "sqld", "stall"}
 // test runs, and keeps port 1433 so that the SPNs are the usual ones. Linked
 // servers are redirected to the moved addresses. It returns each
 // instance's address.
-func startWorldStandIns(t *testing.T, w *testWorld, third int) map[string]string {
+func startWorldStandIns(t *testing.T, w *world.World, third int) map[string]string {
 	t.Helper()
 	t.Setenv(tdsserver.TestenvDirVar, w.Dir)
 	move := func(addr string) string {
@@ -96,7 +97,7 @@ func startWorldStandIns(t *testing.T, w *testWorld, third int) map[string]string
 // worldExporterConfig watches the world's instances, its directory through
 // both DCs (DC2's clock is skewed), the web front end's SPNs and the
 // delegated users, like a production configuration would.
-func worldExporterConfig(t *testing.T, w *testWorld, addrs map[string]string) string {
+func worldExporterConfig(t *testing.T, w *world.World, addrs map[string]string) string {
 	t.Helper()
 	pw := writeSecret(t, w.MonitorPassword)
 	var b strings.Builder
@@ -154,7 +155,7 @@ sql_instances:
 // one the exporter exposes.
 func TestDashboardsAgainstExporter(t *testing.T) {
 	requireTool(t, "prometheus")
-	w := startWorld(t)
+	w := world.ForTest(t)
 	addrs := startWorldStandIns(t, w, 77)
 	exp := startExporter(t, worldExporterConfig(t, w, addrs))
 	prom := startPrometheus(t, prometheusConfig{ExporterAddr: exp.Addr})

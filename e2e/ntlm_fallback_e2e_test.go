@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kerberos-exporter/kerberos_exporter/testenv/tdsserver"
+	"github.com/kerberos-exporter/kerberos_exporter/testenv/world"
 )
 
 // The test's own account and SPN: other packages' tests use the shared
@@ -40,7 +41,7 @@ const alertWait = 3 * time.Minute
 func TestNTLMFallbackAlertEndToEnd(t *testing.T) {
 	requireTool(t, "prometheus")
 	requireTool(t, "prometheus-alertmanager")
-	w := startWorld(t)
+	w := world.ForTest(t)
 
 	keytab := createServiceAccount(t, w)
 	sqlAddr := startE2EStandIn(t, w, keytab)
@@ -104,7 +105,7 @@ func queryHas(prom *prometheusServer, expr string) (bool, string) {
 }
 
 // samba runs samba-tool against the world's DC and fails the test on error.
-func samba(t *testing.T, w *testWorld, args ...string) string {
+func samba(t *testing.T, w *world.World, args ...string) string {
 	t.Helper()
 	out, err := w.SambaTool(args...)
 	if err != nil {
@@ -116,7 +117,7 @@ func samba(t *testing.T, w *testWorld, args ...string) string {
 // createServiceAccount makes the test's own service account with its SPN and
 // exports its keytab; the account (and with it the SPN) is deleted when the
 // test ends. An account left by an earlier, killed run is deleted first.
-func createServiceAccount(t *testing.T, w *testWorld) string {
+func createServiceAccount(t *testing.T, w *world.World) string {
 	t.Helper()
 	_, _ = w.SambaTool("user", "delete", e2eAccount) // leftover of a killed run, if any
 	samba(t, w, "user", "add", e2eAccount, e2ePassword)
@@ -152,7 +153,7 @@ func freeLoopbackSQLAddr(t *testing.T, third int) string {
 
 // startE2EStandIn serves testdata/sqle2e.scenario.yml on a free loopback
 // address until the test ends.
-func startE2EStandIn(t *testing.T, w *testWorld, keytab string) string {
+func startE2EStandIn(t *testing.T, w *world.World, keytab string) string {
 	t.Helper()
 	tmpl, err := template.ParseFiles(filepath.Join("testdata", "sqle2e.scenario.yml"))
 	if err != nil {
@@ -190,7 +191,7 @@ func writeSecret(t *testing.T, value string) string {
 // e2eExporterConfig watches the test's one stand-in, logging in with
 // Kerberos and falling back to NTLM like a Windows client, and reads the
 // directory through DC1.
-func e2eExporterConfig(t *testing.T, w *testWorld, sqlAddr string) string {
+func e2eExporterConfig(t *testing.T, w *world.World, sqlAddr string) string {
 	t.Helper()
 	host, port, err := net.SplitHostPort(sqlAddr)
 	if err != nil {

@@ -18,18 +18,6 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/testenv/world"
 )
 
-func startWorld(t *testing.T) *world.World {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs the Samba AD world")
-	}
-	w, err := world.Start()
-	if err != nil {
-		t.Fatalf("starting the test world: %v", err)
-	}
-	return w
-}
-
 // worldDomain is the world's domain as the exporter's configuration would
 // give it: LDAPS with the world's CA (verification on), a simple bind as
 // the monitor user.
@@ -55,7 +43,7 @@ func dial(t *testing.T, ctx context.Context, d config.Domain, krb *config.Kerber
 }
 
 func TestWorldAccounts(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	ctx := context.Background()
 	c := dial(t, ctx, worldDomain(w), nil)
 
@@ -122,7 +110,7 @@ func TestWorldAccounts(t *testing.T) {
 }
 
 func TestWorldSPNHolders(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	ctx := context.Background()
 	gc, err := DialGlobalCatalog(ctx, worldDomain(w), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -183,7 +171,7 @@ func TestWorldSPNHolders(t *testing.T) {
 }
 
 func TestWorldProtectedUsersNested(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	ctx := context.Background()
 	c := dial(t, ctx, worldDomain(w), nil)
 
@@ -220,7 +208,7 @@ func mustSambaTool(t *testing.T, w *world.World, args ...string) {
 // an account of our own from krbmon with a deny ACE: the client must then
 // say "unknown", never "not set".
 func TestWorldRBCDUnreadable(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	ctx := context.Background()
 	c := dial(t, ctx, worldDomain(w), nil)
 	me, err := c.LookupAccount(ctx, w.MonitorUser)
@@ -252,7 +240,7 @@ func TestWorldRBCDUnreadable(t *testing.T) {
 }
 
 func TestWorldBinds(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	ctx := context.Background()
 	monitorSID := func(c *Conn) string {
 		a, err := c.LookupAccount(ctx, w.MonitorUser)
@@ -333,7 +321,7 @@ func TestWorldBinds(t *testing.T) {
 }
 
 func TestWorldRootDSETime(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	ctx := context.Background()
 	for dc, want := range map[string]time.Duration{w.DC1: 0, w.DC2: w.DC2Skew} {
 		c, err := DialUnbound(ctx, "ldaps://"+dc, worldDomain(w))

@@ -51,20 +51,8 @@ func TestReverseMatches(t *testing.T) {
 	}
 }
 
-func startWorld(t *testing.T) *world.World {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("needs the Samba AD test world")
-	}
-	w, err := world.Start()
-	if err != nil {
-		t.Fatalf("starting the test world: %v", err)
-	}
-	return w
-}
-
 func TestWorldForwardAndReverse(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	r := New([]string{w.DNSServer()}, 2*time.Second)
 	ctx := context.Background()
 
@@ -93,7 +81,7 @@ func TestWorldForwardAndReverse(t *testing.T) {
 
 // A dead server first in the list: its UDP port refuses, the next answers.
 func TestWorldFallsBackPastRefusingServer(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	dead := refusingUDPAddr(t)
 	r := New([]string{dead, w.DNSServer()}, 2*time.Second)
 	start := time.Now()
@@ -109,7 +97,7 @@ func TestWorldFallsBackPastRefusingServer(t *testing.T) {
 // A server that swallows queries: each query to it waits for the timeout,
 // then the next server answers.
 func TestWorldFallsBackPastSilentServer(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

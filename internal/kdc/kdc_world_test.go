@@ -15,18 +15,6 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/testenv/world"
 )
 
-func startWorld(t *testing.T) *world.World {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("needs the Samba AD test world")
-	}
-	w, err := world.Start()
-	if err != nil {
-		t.Fatalf("starting the test world: %v", err)
-	}
-	return w
-}
-
 // monitorKeytab is the exporter's identity in the world: krbmon and its keytab.
 func monitorKeytab(w *world.World, krb5Conf string) *config.Kerberos {
 	return &config.Kerberos{Principal: w.MonitorUser + "@" + w.Realm, Krb5Config: krb5Conf, KeytabFile: w.MonitorKeytab}
@@ -50,7 +38,7 @@ func probeOnce(t *testing.T, k *config.Kerberos, spns ...string) []Result {
 }
 
 func TestWorldProbeOutcomes(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	for _, c := range []struct {
 		name     string
 		k        *config.Kerberos
@@ -92,7 +80,7 @@ func TestWorldProbeOutcomes(t *testing.T) {
 // through in its error text. Every SPN of the cycle reports it, with one
 // login attempt.
 func TestWorldSkewedKDCGives37(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	results := probeOnce(t, monitorKeytab(w, w.Krb5ConfSkewed), "MSSQLSvc/sqla.corp.test:1433", "HTTP/crm.corp.test")
 	for _, res := range results {
 		if res.OK || res.ErrorCode != 37 || res.ErrorName != "KRB_AP_ERR_SKEW" {
@@ -133,7 +121,7 @@ func testAccount(t *testing.T, w *world.World) (sam, spn string) {
 // An SPN removed between two cycles fails in the second: nothing is served
 // from a ticket cache.
 func TestWorldRemovedSPNFailsNextCycle(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	sam, spn := testAccount(t, w)
 	k := monitorKeytab(w, w.Krb5Conf)
 
@@ -153,7 +141,7 @@ func TestWorldRemovedSPNFailsNextCycle(t *testing.T) {
 // A credential cache that holds a service ticket for an SPN since removed:
 // the session uses only its TGT and asks the KDC, which says 7.
 func TestWorldCCacheServiceTicketsAreNotReused(t *testing.T) {
-	w := startWorld(t)
+	w := world.ForTest(t)
 	sam, spn := testAccount(t, w)
 	ccache := filepath.Join(t.TempDir(), "ccache")
 	principal := w.MonitorUser + "@" + w.Realm

@@ -23,13 +23,7 @@ import (
 
 func startWorld(t *testing.T) *world.World {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs the Samba AD world; skipped with -short")
-	}
-	w, err := world.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := world.ForTest(t)
 	// Scenario paths (${KERBEROS_TESTENV_DIR}/keytabs/...) point into this world.
 	t.Setenv(tdsserver.TestenvDirVar, w.Dir)
 	return w

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -256,4 +257,18 @@ func (w *World) KeytabAccounts() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// ForTest is Start for integration tests: it fails the test (never skips it)
+// when the world cannot start, and skips only under -short.
+func ForTest(t testing.TB) *World {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs the Samba AD test world (skipped under -short)")
+	}
+	w, err := Start()
+	if err != nil {
+		t.Fatalf("starting the Samba AD test world: %v", err)
+	}
+	return w
 }
