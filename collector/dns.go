@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -65,6 +66,12 @@ func (dnsCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 	}
 	wg.Wait()
 	snap.DNS = results
+	// A lookup's socket deadline is the context's and can trip a moment
+	// before the context's own timer: once the deadline has passed, wait for
+	// the context so that the error says so.
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		<-ctx.Done()
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("dns lookups of %d hosts did not all finish: %w", len(hosts), err)
 	}

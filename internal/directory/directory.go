@@ -122,7 +122,7 @@ func dialFirst(ctx context.Context, d config.Domain, krb *config.Kerberos, urls 
 			return c, nil
 		}
 		errs = append(errs, err)
-		if ctx.Err() != nil {
+		if contextDone(ctx) != nil {
 			break
 		}
 	}
@@ -240,10 +240,23 @@ func tlsConfig(t config.LDAPTLS, host string) (*tls.Config, error) {
 // contextError prefers the context's reason to the broken-connection error
 // that closing the connection on cancellation produces.
 func contextError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	if done := contextDone(ctx); done != nil {
+		return fmt.Errorf("%w (%v)", done, err)
 	}
 	return err
+}
+
+// contextDone is ctx.Err(), except that a deadline already passed counts as
+// exceeded even before the context's own timer has fired: the connection's
+// deadline is set to the same instant and often trips first.
+func contextDone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // guard closes the connection if ctx ends before the returned function is
