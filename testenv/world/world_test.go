@@ -123,16 +123,12 @@ func TestUpIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t0 := time.Now()
 	out, err := exec.Command("bash", script, "up").CombinedOutput()
 	if err != nil {
 		t.Fatalf("world.sh up: %v\n%s", err, out)
 	}
 	if !strings.Contains(string(out), "already up and healthy") {
 		t.Errorf("second up did not find the world healthy:\n%s", out)
-	}
-	if d := time.Since(t0); d > 10*time.Second {
-		t.Errorf("second up took %v", d)
 	}
 	out, err = exec.Command("bash", script, "status").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "DC1 127.0.0.1 running") || !strings.Contains(string(out), "DC2 127.0.0.2 running") {
