@@ -101,6 +101,25 @@ func (spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 	if !env.Probe {
 		wg.Go(func() { dup = scanDuplicates(ctx, cfg, conns, dialErrs) })
 	}
+	// Every expected SPN of a domain's targets, asked in batched searches,
+	// domain by domain in configuration order.
+	spnsByConn := map[*directory.Conn][]string{}
+	for _, t := range targets {
+		if conn, err := connFor(t.Domain); err == nil {
+			spnsByConn[conn] = append(spnsByConn[conn], t.SPNs...)
+		}
+	}
+	holdersByConn := map[*directory.Conn]map[string][]directory.Holder{}
+	lookupErrs := map[*directory.Conn]error{}
+	for _, conn := range conns {
+		if spns := spnsByConn[conn]; conn != nil && len(spns) > 0 {
+			holdersByConn[conn], lookupErrs[conn] = conn.FindHoldersOfSPNs(ctx, spns)
+			if lookupErrs[conn] != nil {
+				errs = append(errs, lookupErrs[conn]) // names the SPNs or the DC
+			}
+		}
+	}
+
 	var expected []facts.ExpectedSPN
 	for _, t := range targets {
 		conn, connErr := connFor(t.Domain)
@@ -113,19 +132,17 @@ func (spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 		}
 		for _, s := range t.SPNs {
 			e := facts.ExpectedSPN{Target: t.Name, SPN: s, ExpectedAccount: account}
-			err := connErr
-			if err == nil {
-				var holders []directory.Holder
-				if holders, err = conn.FindSPNHolders(ctx, s); err == nil {
-					for _, h := range holders {
-						e.Holders = append(e.Holders, h.Name)
-					}
-					slices.Sort(e.Holders)
+			switch {
+			case connErr != nil:
+				e.LookupError = connErr.Error()
+				errs = append(errs, connErr) // names the DC
+			case lookupErrs[conn] != nil:
+				e.LookupError = lookupErrs[conn].Error()
+			default:
+				for _, h := range holdersByConn[conn][s] {
+					e.Holders = append(e.Holders, h.Name)
 				}
-			}
-			if err != nil {
-				e.LookupError = err.Error()
-				errs = append(errs, err) // names the SPN or the DC
+				slices.Sort(e.Holders)
 			}
 			expected = append(expected, e)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -202,17 +203,72 @@ type Holder struct {
 // AD compares SPNs ignoring case, and so does this search. On a Global
 // Catalog it covers the forest.
 func (c *Conn) FindSPNHolders(ctx context.Context, spn string) ([]Holder, error) {
-	filter := "(servicePrincipalName=" + ldap.EscapeFilter(spn) + ")"
-	var out []Holder
-	err := c.forEach(ctx, c.baseDN, filter, []string{"sAMAccountName"}, nil, func(e *ldap.Entry) error {
-		h, err := c.holder(ctx, e)
-		out = append(out, h)
-		return err
-	})
+	found, err := c.FindHoldersOfSPNs(ctx, []string{spn})
 	if err != nil {
-		return nil, fmt.Errorf("looking up holders of SPN %s: %w", spn, err)
+		return nil, err
+	}
+	return found[spn], nil
+}
+
+// spnsPerSearch bounds the OR filter of one holder search: large fleets ask
+// about hundreds of SPNs, and one search per SPN costs a round trip each.
+const spnsPerSearch = 64
+
+// FindHoldersOfSPNs returns, for each of spns as given, the accounts whose
+// servicePrincipalName holds it (compared ignoring case, as AD does), asking
+// about up to spnsPerSearch SPNs per search. An SPN no account holds has no
+// entry.
+func (c *Conn) FindHoldersOfSPNs(ctx context.Context, spns []string) (map[string][]Holder, error) {
+	wanted := map[string][]string{} // lower-case SPN -> the spellings asked for
+	var unique []string
+	for _, s := range spns {
+		key := strings.ToLower(s)
+		if len(wanted[key]) == 0 {
+			unique = append(unique, s)
+		}
+		if !slices.Contains(wanted[key], s) {
+			wanted[key] = append(wanted[key], s)
+		}
+	}
+	out := map[string][]Holder{}
+	for chunk := range slices.Chunk(unique, spnsPerSearch) {
+		var filter strings.Builder
+		filter.WriteString("(|")
+		for _, s := range chunk {
+			filter.WriteString("(servicePrincipalName=" + ldap.EscapeFilter(s) + ")")
+		}
+		filter.WriteString(")")
+		err := c.forEach(ctx, c.baseDN, filter.String(), []string{"sAMAccountName", "servicePrincipalName"}, nil, func(e *ldap.Entry) error {
+			h, err := c.holder(ctx, e)
+			if err != nil {
+				return err
+			}
+			seen := map[string]bool{} // an account lists an SPN once, whatever its case
+			for _, held := range e.GetAttributeValues("servicePrincipalName") {
+				key := strings.ToLower(held)
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
+				for _, asked := range wanted[key] {
+					out[asked] = append(out[asked], h)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return out, fmt.Errorf("looking up holders of %s: %w", describeSPNs(chunk), err)
+		}
 	}
 	return out, nil
+}
+
+// describeSPNs names the SPNs of a failed search, briefly.
+func describeSPNs(spns []string) string {
+	if len(spns) == 1 {
+		return "SPN " + spns[0]
+	}
+	return fmt.Sprintf("%d SPNs (%s, ...)", len(spns), spns[0])
 }
 
 // ForEachSPNHolder streams every account that holds at least one SPN, with

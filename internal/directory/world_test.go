@@ -120,7 +120,7 @@ func TestWorldSPNHolders(t *testing.T) {
 	if !gc.Global() {
 		t.Fatal("a connection to the global catalog port is not global")
 	}
-	for spn, want := range map[string][]string{
+	wantHolders := map[string][]string{
 		"MSSQLSvc/sqla.corp.test:1433":   {`CORP\sqlsvc_a`},
 		"mssqlsvc/SQLA.CORP.TEST:1433":   {`CORP\sqlsvc_a`}, // AD ignores case
 		"MSSQLSvc/sqlc.corp.test:1433":   nil,
@@ -129,7 +129,8 @@ func TestWorldSPNHolders(t *testing.T) {
 		"MSSQLSvc/sqle.corp.test:1433":   {`CORP\SQLE$`},
 		"HTTP/crm":                       {`CORP\crmweb`},
 		"MSSQLSvc/*":                     nil, // a wildcard in the value is escaped, not expanded
-	} {
+	}
+	for spn, want := range wantHolders {
 		holders, err := gc.FindSPNHolders(ctx, spn)
 		if err != nil {
 			t.Fatal(err)
@@ -141,6 +142,34 @@ func TestWorldSPNHolders(t *testing.T) {
 		slices.Sort(got)
 		if !slices.Equal(got, want) {
 			t.Errorf("holders of %s = %q, want %q", spn, got, want)
+		}
+	}
+
+	// The same questions in batches: 300 SPNs nobody holds around them, so
+	// that the real ones fall into different searches of spnsPerSearch.
+	var asked []string
+	for i := range 300 {
+		asked = append(asked, fmt.Sprintf("MSSQLSvc/nobody%03d.corp.test:1433", i))
+	}
+	i := 0
+	for spn := range wantHolders {
+		asked = slices.Insert(asked, i*spnsPerSearch/2, spn) // two to a search
+		i++
+	}
+	asked = append(asked, "MSSQLSvc/SQLA.corp.test:1433") // the same SPN spelt twice
+	batch, err := gc.FindHoldersOfSPNs(ctx, asked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantHolders["MSSQLSvc/SQLA.corp.test:1433"] = []string{`CORP\sqlsvc_a`}
+	for _, spn := range asked {
+		var got []string
+		for _, h := range batch[spn] {
+			got = append(got, h.Name)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, wantHolders[spn]) {
+			t.Errorf("batched: holders of %s = %q, want %q", spn, got, wantHolders[spn])
 		}
 	}
 
