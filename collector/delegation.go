@@ -113,7 +113,7 @@ func (delegationCollector) Update(ctx context.Context, env *Env, snap *facts.Sna
 
 	// Back ends that are not configured instances: their account is whoever
 	// holds their SPN in the forest.
-	if slices.ContainsFunc(plans, func(p pathPlan) bool { return p.to.sam == "" && len(p.toSPNs) > 0 }) {
+	if slices.ContainsFunc(plans, pathPlan.backEndUnknown) {
 		if err := findBackEndAccounts(ctx, env, plans); err != nil {
 			errs = append(errs, err)
 		}
@@ -204,6 +204,10 @@ func planPaths(cfg *config.Config, snap *facts.Snapshot, targets []Target) []pat
 	return plans
 }
 
+// backEndUnknown says that the back end is not a configured instance and
+// its account must be found from who holds its SPN.
+func (p pathPlan) backEndUnknown() bool { return p.to.sam == "" && len(p.toSPNs) > 0 }
+
 func targetRef(t *Target) accountRef {
 	return accountRef{domain: t.Domain, sam: t.SAM, name: t.Account}
 }
@@ -217,23 +221,27 @@ func findBackEndAccounts(ctx context.Context, env *Env, plans []pathPlan) error 
 		return err
 	}
 	defer conn.Close()
-	var errs []error
+	var unknown []string
+	for _, p := range plans {
+		if p.backEndUnknown() {
+			unknown = append(unknown, p.toSPNs[0])
+		}
+	}
+	found, err := conn.FindHoldersOfSPNs(ctx, unknown)
+	if err != nil {
+		return err
+	}
 	for i := range plans {
 		p := &plans[i]
-		if p.to.sam != "" || len(p.toSPNs) == 0 {
+		if !p.backEndUnknown() {
 			continue
 		}
-		holders, err := conn.FindSPNHolders(ctx, p.toSPNs[0])
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if len(holders) == 1 {
+		if holders := found[p.toSPNs[0]]; len(holders) == 1 {
 			h := holders[0]
 			p.to = accountRef{domain: domainOfDN(cfg, h.DN), sam: h.SAMAccountName, name: h.Name}
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // domainOfDN is the configured domain whose partition holds dn.

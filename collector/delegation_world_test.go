@@ -214,3 +214,28 @@ kerberos_delegation_path_ok{linked_server="SQLE",sql_instance="sqlr"} 1
 	}
 	requireLintClean(t, c)
 }
+
+// A linked server whose host is no configured instance: its account is the
+// sole holder of its SPN in the forest; with two holders it stays unknown.
+func TestWorldDelegationFindsUnconfiguredBackEnd(t *testing.T) {
+	w := world.ForTest(t)
+	cfg := worldConfig(t, w, []worldInstance{{"sqla", `CORP\sqlsvc_a`}}, "")
+	snap := facts.New(testTime)
+	snap.LinkedServers["sqla"] = &facts.LinkedServers{Instance: "sqla", Readable: true, Servers: []facts.LinkedServer{
+		{Name: "SQLD", Product: "SQL Server", DataSource: "sqld.corp.test", SelfMapped: true},
+		{Name: "SQLDUP", Product: "SQL Server", DataSource: "sqldup.corp.test", SelfMapped: true},
+	}}
+	if err := (delegationCollector{}).Update(context.Background(), worldEnv(cfg), snap); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	paths := map[string]facts.DelegationPath{}
+	for _, p := range snap.DelegationPaths {
+		paths[p.LinkedServer] = p
+	}
+	if p := paths["SQLD"]; p.ToTarget != "sqld.corp.test" || p.ToAccount != `CORP\wrongacct` {
+		t.Errorf("SQLD: %+v; want sqld.corp.test run by CORP\\wrongacct, the sole holder of its SPN", p)
+	}
+	if p := paths["SQLDUP"]; p.ToTarget != "sqldup.corp.test" || p.ToAccount != "" {
+		t.Errorf("SQLDUP: %+v; want sqldup.corp.test with no account (two accounts hold its SPN)", p)
+	}
+}

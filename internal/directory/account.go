@@ -199,17 +199,6 @@ type Holder struct {
 	Name           string // DOMAIN\sam
 }
 
-// FindSPNHolders returns every account whose servicePrincipalName holds spn.
-// AD compares SPNs ignoring case, and so does this search. On a Global
-// Catalog it covers the forest.
-func (c *Conn) FindSPNHolders(ctx context.Context, spn string) ([]Holder, error) {
-	found, err := c.FindHoldersOfSPNs(ctx, []string{spn})
-	if err != nil {
-		return nil, err
-	}
-	return found[spn], nil
-}
-
 // spnsPerSearch bounds the OR filter of one holder search: large fleets ask
 // about hundreds of SPNs, and one search per SPN costs a round trip each.
 const spnsPerSearch = 64
@@ -217,7 +206,7 @@ const spnsPerSearch = 64
 // FindHoldersOfSPNs returns, for each of spns as given, the accounts whose
 // servicePrincipalName holds it (compared ignoring case, as AD does), asking
 // about up to spnsPerSearch SPNs per search. An SPN no account holds has no
-// entry.
+// entry. On a Global Catalog it covers the forest.
 func (c *Conn) FindHoldersOfSPNs(ctx context.Context, spns []string) (map[string][]Holder, error) {
 	wanted := map[string][]string{} // lower-case SPN -> the spellings asked for
 	var unique []string
