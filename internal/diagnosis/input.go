@@ -280,8 +280,13 @@ func (in *input) skewThresholds() (warn, crit time.Duration) {
 
 // ---- PowerShell for the fix script ----
 
-// psQuote quotes a PowerShell string literal.
-func psQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+// psQuote quotes a PowerShell verbatim string literal. PowerShell reads
+// U+2018, U+2019, U+201A and U+201B as single quotes too (the language
+// specification's single-quote-character), so each of them is doubled as
+// U+0027 is; a name like O’Brien would otherwise end the string early.
+func psQuote(s string) string { return "'" + psSingleQuotes.Replace(s) + "'" }
+
+var psSingleQuotes = strings.NewReplacer("'", "''", "\u2018", "\u2018\u2018", "\u2019", "\u2019\u2019", "\u201A", "\u201A\u201A", "\u201B", "\u201B\u201B")
 
 // adKind is the ActiveDirectory module noun for an account: ADUser,
 // ADComputer or ADServiceAccount.

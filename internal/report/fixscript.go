@@ -44,14 +44,14 @@ func (r *Report) WriteFixScript(w io.Writer) error {
 				continue
 			}
 			if first {
-				fmt.Fprintf(b, "\n# ==== %s ====\n", g.Title())
+				fmt.Fprintf(b, "\n# ==== %s ====\n", oneLine(g.Title()))
 				first = false
 			}
 			scripted++
-			fmt.Fprintf(b, "\n# --- fixes %s %s (%s)\n", f.Check, f.Target, f.Severity)
+			fmt.Fprintf(b, "\n# --- fixes %s (%s)\n", oneLine(f.Check+" "+f.Target), oneLine(string(f.Severity)))
 			fmt.Fprintf(b, "# %s\n", oneLine(f.Summary))
 			for _, l := range f.Script {
-				fmt.Fprintln(b, lineBreaks.Replace(l))
+				fmt.Fprintln(b, scriptLine(l))
 			}
 		}
 	}
@@ -67,11 +67,9 @@ func (r *Report) WriteFixScript(w io.Writer) error {
 	return b.Flush()
 }
 
-// lineBreaks are removed from script lines: a name read from AD or SQL
-// Server must never start a new command (or leave a comment).
-var lineBreaks = strings.NewReplacer("\r", " ", "\n", " ", "\u2028", " ", "\u2029", " ")
-
-// oneLine keeps a comment on one line, so text can never become code.
+// oneLine is text for a comment: every line break and control character
+// escaped, so that text from AD or SQL Server can never leave the comment
+// and become code.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	return strings.Join(strings.Fields(EscapeText(truncate(s))), " ")
 }

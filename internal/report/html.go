@@ -16,6 +16,9 @@ type Page struct {
 // external assets (inline CSS, no script), and links to the metrics and to
 // a probe of each instance.
 func (r *Report) WriteHTML(w io.Writer, p Page) error {
+	// html/template makes names inert as markup; escaping control
+	// characters as well keeps the page clean when read with curl.
+	r = r.escaped()
 	var instances []string
 	for _, g := range r.Groups {
 		if g.Kind == KindSQLInstance {
@@ -31,7 +34,7 @@ func (r *Report) WriteHTML(w io.Writer, p Page) error {
 	}{r, p, instances, r.FailedCollectors(), r.Generated.UTC().Format(time.RFC3339)})
 }
 
-var landingTmpl = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
+var landingTmpl = template.Must(template.New("landing").Funcs(template.FuncMap{"scriptLine": scriptLine}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -106,7 +109,7 @@ footer { max-width: 1100px; margin: 0 auto; padding: 0 32px 30px; color: var(--m
 <p>{{.Detail}}</p>
 <p><span class="label">Fix:</span> {{.Fix}}</p>
 {{- if .Script}}
-<pre class="script">{{range .Script}}{{.}}
+<pre class="script">{{range .Script}}{{scriptLine .}}
 {{end}}</pre>
 {{- end}}
 </article>

@@ -2,11 +2,13 @@ package report
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
 )
@@ -27,11 +29,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	if failed := r.FailedCollectors(); len(failed) > 0 {
 		fmt.Fprintln(b, "\nCollectors that failed (their checks are silent):")
 		for _, c := range failed {
-			fmt.Fprintf(b, "  %s: %s\n", c.Name, c.Error)
+			fmt.Fprintf(b, "  %s: %s\n", EscapeText(c.Name), EscapeText(c.Error))
 		}
 	}
 	for _, g := range r.Groups {
-		fmt.Fprintf(b, "\n== %s ==\n", g.Title())
+		fmt.Fprintf(b, "\n== %s ==\n", EscapeText(g.Title()))
 		if len(g.Findings) == 0 {
 			fmt.Fprintln(b, "  no findings")
 			continue
@@ -47,14 +49,16 @@ func (r *Report) WriteText(w io.Writer) error {
 }
 
 func writeTextFinding(b *bufio.Writer, f diagnosis.Finding) {
-	fmt.Fprintf(b, "  %-8s  %s  %s\n", strings.ToUpper(string(f.Severity)), f.Check, f.Target)
-	fmt.Fprintf(b, "    %s\n", f.Summary)
-	b.WriteString(wrap("Why: "+f.Detail, "    ", "         ", textWidth))
-	b.WriteString(wrap("Fix: "+f.Fix, "    ", "         ", textWidth))
+	// Every field may carry names from AD or SQL Server: control
+	// characters are escaped so that none reaches the terminal.
+	fmt.Fprintf(b, "  %-8s  %s  %s\n", EscapeText(strings.ToUpper(string(f.Severity))), EscapeText(f.Check), EscapeText(f.Target))
+	fmt.Fprintf(b, "    %s\n", EscapeText(f.Summary))
+	b.WriteString(wrap("Why: "+EscapeText(f.Detail), "    ", "         ", textWidth))
+	b.WriteString(wrap("Fix: "+EscapeText(f.Fix), "    ", "         ", textWidth))
 	if len(f.Script) > 0 {
 		fmt.Fprintln(b, "    Script (review before running):")
 		for _, l := range f.Script {
-			fmt.Fprintf(b, "      %s\n", l)
+			fmt.Fprintf(b, "      %s\n", scriptLine(l))
 		}
 	}
 }
@@ -121,7 +125,38 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		}
 		out.Groups = append(out.Groups, jsonGroup{Name: g.Name, Kind: g.Kind, Summary: g.Counts, Findings: fs})
 	}
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	_, err := w.Write(jsonTerminalSafe(buf.Bytes()))
+	return err
+}
+
+// jsonTerminalSafe writes the runes that encoding/json leaves raw but a
+// terminal would act on (DEL, the C1 controls such as NEL, bidi and other
+// format characters) as \uXXXX escapes. Outside strings the encoder writes
+// only ASCII punctuation, spaces and newlines, so every such rune is inside
+// a string, where the escape means the same character.
+func jsonTerminalSafe(b []byte) []byte {
+	s := string(b)
+	if !strings.ContainsFunc(s, func(r rune) bool { return r != '\n' && unsafeRune(r) }) {
+		return b
+	}
+	var out strings.Builder
+	for _, r := range s {
+		if r != '\n' && unsafeRune(r) {
+			if r > 0xFFFF {
+				r1, r2 := utf16.EncodeRune(r)
+				fmt.Fprintf(&out, `\u%04x\u%04x`, r1, r2)
+				continue
+			}
+			fmt.Fprintf(&out, `\u%04x`, r)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return []byte(out.String())
 }
