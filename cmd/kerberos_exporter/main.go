@@ -23,6 +23,7 @@ import (
 
 	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
 const exporterName = "kerberos_exporter"
@@ -58,7 +59,8 @@ func run(args []string, stdout, stderr *os.File) int {
 		fmt.Fprintf(stderr, "%s: %v\n", exporterName, err)
 		return 2
 	}
-	logCfg.Writer = stderr
+	// Names from AD and SQL Server reach the log: escape what a terminal would act on.
+	logCfg.Writer = report.LogWriter(stderr)
 	logger := promslog.New(logCfg)
 
 	cfg, err := config.Load(*configFile)

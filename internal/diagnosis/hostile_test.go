@@ -227,8 +227,8 @@ func checkScript(t *testing.T, script string) {
 	flush()
 }
 
-// The server log (promslog, logfmt or JSON) quotes every value it writes,
-// so a hostile name logged by a collector reaches the log escaped too.
+// The server log (promslog, logfmt or JSON, through report.LogWriter as
+// main sets it up) escapes every control or format character in a value.
 func TestHostileNamesInLogs(t *testing.T) {
 	for _, format := range []string{"logfmt", "json"} {
 		var buf bytes.Buffer
@@ -236,7 +236,7 @@ func TestHostileNamesInLogs(t *testing.T) {
 		if err := f.Set(format); err != nil {
 			t.Fatal(err)
 		}
-		logger := promslog.New(&promslog.Config{Writer: &buf, Format: f})
+		logger := promslog.New(&promslog.Config{Writer: report.LogWriter(&buf), Format: f})
 		for _, name := range hostileNames {
 			logger.Info("linked server failed", "linked_server", name, "err", "Login failed: "+name)
 		}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"unicode"
 )
@@ -182,4 +183,20 @@ func readWord(rs []rune) string {
 		n++
 	}
 	return string(rs[:n])
+}
+
+// LogWriter is the server log's writer: slog's JSON handler leaves DEL, the
+// C1 controls (NEL) and format characters (bidi overrides) raw, so each
+// record is passed through the same escaping as the JSON report. The logfmt
+// handler already quotes them; there this changes nothing.
+func LogWriter(w io.Writer) io.Writer { return logWriter{w} }
+
+type logWriter struct{ w io.Writer }
+
+// Write escapes one record; slog writes each record with one call.
+func (l logWriter) Write(p []byte) (int, error) {
+	if _, err := l.w.Write(jsonTerminalSafe(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
