@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,23 +45,30 @@ func TestExampleConfigIsValid(t *testing.T) {
 func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 	t.Setenv("KERBEROS_EXPORTER_TEST_PASSWORD", "s3cret")
 	cases := map[string][]string{
-		"unknown-field.yml":             {"unknown-field.yml:2:", "global.colection_interval", "not a known field"},
-		"inline-secret.yml":             {"inline-secret.yml:6:", "domains[0].bind.password", "not written inline"},
-		"bad-duration.yml":              {"bad-duration.yml:2:", "global.collection_interval", "not a duration"},
-		"short-host.yml":                {"short-host.yml:3:", "sql_instances[0].host", "fully qualified"},
-		"bad-port.yml":                  {"bad-port.yml:4:", "sql_instances[0].port", "between 1 and 65535"},
-		"bad-auth-method.yml":           {"bad-auth-method.yml:5:", "sql_instances[0].auth.method", "kerbero"},
-		"duplicate-instance.yml":        {"duplicate-instance.yml:5:", "sql_instances[1].name", "listed twice"},
-		"missing-secret-env.yml":        {"missing-secret-env.yml:4:", "sql_instances[0].auth.password", "KERBEROS_EXPORTER_TEST_UNSET_VARIABLE is not set"},
-		"missing-secret-file.yml":       {"missing-secret-file.yml:4:", "sql_instances[0].auth.password", "cannot be read"},
-		"secret-both.yml":               {"secret-both.yml:4:", "exactly one of file or env"},
-		"bad-ldap-url.yml":              {"bad-ldap-url.yml:3:", "domains[0].domain_controllers[0]", "ldaps://"},
-		"skew-thresholds.yml":           {"skew-thresholds.yml:2:", "thresholds.clock_skew_warning", "below clock_skew_critical"},
-		"empty.yml":                     {"empty.yml", "empty"},
-		"nothing-to-watch.yml":          {"nothing-to-watch.yml", "nothing to watch"},
-		"ntlm-fallback-no-password.yml": {"ntlm-fallback-no-password.yml:7:", "sql_instances[0].auth.ntlm_fallback", "needs auth.password"},
-		"not-yaml.yml":                  {"not-yaml.yml:1:", "invalid YAML"},
-		"bad-label.yml":                 {"bad-label.yml:2:", "sql_instances[0].name", "letters, digits"},
+		"unknown-field.yml":               {"unknown-field.yml:2:", "global.colection_interval", "not a known field"},
+		"inline-secret.yml":               {"inline-secret.yml:6:", "domains[0].bind.password", "not written inline"},
+		"bad-duration.yml":                {"bad-duration.yml:2:", "global.collection_interval", "not a duration"},
+		"short-host.yml":                  {"short-host.yml:3:", "sql_instances[0].host", "fully qualified"},
+		"bad-port.yml":                    {"bad-port.yml:4:", "sql_instances[0].port", "between 1 and 65535"},
+		"bad-auth-method.yml":             {"bad-auth-method.yml:5:", "sql_instances[0].auth.method", "kerbero"},
+		"duplicate-instance.yml":          {"duplicate-instance.yml:5:", "sql_instances[1].name", "listed twice"},
+		"missing-secret-env.yml":          {"missing-secret-env.yml:4:", "sql_instances[0].auth.password", "KERBEROS_EXPORTER_TEST_UNSET_VARIABLE is not set"},
+		"missing-secret-file.yml":         {"missing-secret-file.yml:4:", "sql_instances[0].auth.password", "cannot be read"},
+		"secret-both.yml":                 {"secret-both.yml:4:", "exactly one of file or env"},
+		"bad-ldap-url.yml":                {"bad-ldap-url.yml:3:", "domains[0].domain_controllers[0]", "ldaps://"},
+		"skew-thresholds.yml":             {"skew-thresholds.yml:2:", "thresholds.clock_skew_warning", "below clock_skew_critical"},
+		"empty.yml":                       {"empty.yml", "empty"},
+		"nothing-to-watch.yml":            {"nothing-to-watch.yml", "nothing to watch"},
+		"ntlm-fallback-no-password.yml":   {"ntlm-fallback-no-password.yml:7:", "sql_instances[0].auth.ntlm_fallback", "needs auth.password"},
+		"not-yaml.yml":                    {"not-yaml.yml:1:", "invalid YAML"},
+		"bad-label.yml":                   {"bad-label.yml:2:", "sql_instances[0].name", "letters, digits"},
+		"interval-too-short.yml":          {"interval-too-short.yml:2:", "global.collection_interval", "at least 5s, got 1ms"},
+		"collector-timeout-too-short.yml": {"collector-timeout-too-short.yml:2:", "global.collector_timeout", "at least 1s, got 10ms"},
+		"sql-timeout-too-short.yml":       {"sql-timeout-too-short.yml:4:", "sql_instances[0].timeout", "at least 100ms, got 1ms"},
+		"negative-ntlm-clients-top.yml":   {"negative-ntlm-clients-top.yml:4:", "sql_instances[0].ntlm_clients_top", "between 0 and 1000, got -5"},
+		"negative-max-duplicate-spns.yml": {"negative-max-duplicate-spns.yml:4:", "domains[0].max_duplicate_spns", "not be negative, got -1"},
+		"two-documents.yml":               {"two-documents.yml:5:", "second YAML document"},
+		"not-utf8.yml":                    {"not-utf8.yml:4:", "sql_instances[0].service_account", "column 30", "not UTF-8"},
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(cases) {
@@ -82,6 +90,19 @@ func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 				t.Errorf("%s: error %q does not contain %q", f, err, w)
 			}
 		}
+	}
+}
+
+// A file over the size cap is refused before it is parsed.
+func TestOversizedFileIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "huge.yml")
+	data := append([]byte("global:\n  collection_interval: 60s\n# "), bytes.Repeat([]byte("x"), MaxFileSize)...)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), "huge.yml: file is larger than 4 MiB") {
+		t.Fatalf("err = %v, want the size cap named", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -46,12 +48,25 @@ func (es Errors) Error() string {
 	return strings.Join(msgs, "\n")
 }
 
+// MaxFileSize caps the configuration file: a real one is a few KiB; a
+// bigger file is a mistake (a log or a binary given as --config.file), and
+// reading it whole could exhaust memory.
+const MaxFileSize = 4 << 20
+
 // Load reads, parses, defaults and validates the file at path, and resolves
 // its secrets.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("file is larger than %d MiB: not a configuration file", MaxFileSize>>20)}
 	}
 	return Parse(path, data)
 }
@@ -69,9 +84,23 @@ func ParseStatic(name string, data []byte) (*Config, error) {
 }
 
 func parse(name string, data []byte, onThisMachine bool) (*Config, error) {
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: name, Msg: fmt.Sprintf("file is larger than %d MiB: not a configuration file", MaxFileSize>>20)}
+	}
+	if line, col, ok := invalidUTF8(data); ok {
+		e := &Error{File: name, Line: line, Msg: fmt.Sprintf("column %d: byte is not UTF-8: the file must be saved as UTF-8", col)}
+		var root yaml.Node
+		if yaml.Unmarshal(bytes.ToValidUTF8(data, []byte("\uFFFD")), &root) == nil {
+			e.Field = pathAt(&root, line, 0)
+		}
+		return nil, e
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlError(name, nil, err)
+	}
+	if line := secondDocument(data); line > 0 {
+		return nil, &Error{File: name, Line: line, Msg: "a second YAML document: the configuration is one document (remove the --- separator and what follows, or merge it)"}
 	}
 	cfg := &Config{File: name}
 	if len(bytes.TrimSpace(data)) == 0 || root.Kind == 0 {
@@ -96,6 +125,49 @@ func parse(name string, data []byte, onThisMachine bool) (*Config, error) {
 		return nil, v.errs
 	}
 	return cfg, nil
+}
+
+// invalidUTF8 locates the first byte that is not UTF-8 (line and column
+// from 1).
+func invalidUTF8(data []byte) (line, col int, found bool) {
+	if utf8.Valid(data) {
+		return 0, 0, false
+	}
+	line, col = 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return line, col, true
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += size
+	}
+	return 0, 0, false
+}
+
+// secondDocument is the line where a second YAML document starts, 0 if
+// the file holds one. yaml.Unmarshal reads the first and ignores the rest,
+// which would silently drop half a configuration.
+func secondDocument(data []byte) int {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var first, second yaml.Node
+	if dec.Decode(&first) != nil {
+		return 0
+	}
+	if err := dec.Decode(&second); err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0
+		}
+		return 1 // a syntax error after the first document: also not one document
+	}
+	if second.Line > 0 {
+		return second.Line
+	}
+	return 1
 }
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (?:column (\d+): )?(.*)$`)
@@ -332,7 +404,45 @@ func splitPath(path string) []pathStep {
 
 var labelSafe = regexp.MustCompile(`^[A-Za-z0-9_.:\-]+$`)
 
+// Lower bounds: below them the exporter would hammer the DCs and SQL
+// Servers (a 1 ms interval ran 1,640 collectors in 5 s) or give every
+// network call too little time to mean anything.
+const (
+	MinCollectionInterval = 5 * time.Second
+	MinCollectorTimeout   = time.Second
+	MinNetworkTimeout     = 100 * time.Millisecond
+	MaxNTLMClientsTop     = 1000
+)
+
+// atLeast reports a duration below its lower bound.
+func (v *validator) atLeast(path string, d Duration, least time.Duration) {
+	if d.Duration() < least {
+		v.errorf(path, "must be at least %s, got %s", least, d)
+	}
+}
+
 func (c *Config) validate(v *validator) {
+	v.atLeast("global.collection_interval", c.Global.CollectionInterval, MinCollectionInterval)
+	v.atLeast("global.collector_timeout", c.Global.CollectorTimeout, MinCollectorTimeout)
+	v.atLeast("dns.timeout", c.DNS.Timeout, MinNetworkTimeout)
+	for i := range c.Domains {
+		p := fmt.Sprintf("domains[%d]", i)
+		v.atLeast(p+".timeout", c.Domains[i].Timeout, MinNetworkTimeout)
+		if n := c.Domains[i].MaxDuplicateSPNs; n < 0 {
+			v.errorf(p+".max_duplicate_spns", "must not be negative, got %d", n)
+		}
+	}
+	for i := range c.SQLInstances {
+		p := fmt.Sprintf("sql_instances[%d]", i)
+		s := &c.SQLInstances[i]
+		v.atLeast(p+".timeout", s.Timeout, MinNetworkTimeout)
+		if s.LinkedServers.Timeout != s.Timeout { // else it is the default, reported once above
+			v.atLeast(p+".linked_servers.timeout", s.LinkedServers.Timeout, MinNetworkTimeout)
+		}
+		if s.NTLMClientsTop < 0 || s.NTLMClientsTop > MaxNTLMClientsTop {
+			v.errorf(p+".ntlm_clients_top", "must be between 0 and %d, got %d", MaxNTLMClientsTop, s.NTLMClientsTop)
+		}
+	}
 	if c.Global.CollectorTimeout > c.Global.CollectionInterval {
 		v.errorf("global.collector_timeout", "must not exceed global.collection_interval (%s), got %s", c.Global.CollectionInterval, c.Global.CollectorTimeout)
 	}
