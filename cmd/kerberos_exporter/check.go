@@ -15,16 +15,20 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
-// Exit codes of the check subcommand.
+// Exit codes of the check subcommand (and of --config.check: 0 or 3).
+// A script can tell "Kerberos is broken" (1) from "the exporter could not
+// tell" (2) and "the exporter was set up wrong" (3).
 const (
-	checkOK       = 0
-	checkCritical = 1 // some finding is critical
-	checkFailed   = 2 // the report or the fix script could not be written
+	checkOK            = 0 // every collector ran, no finding is critical
+	checkCritical      = 1 // some finding is critical
+	checkFailed        = 2 // a collector failed (the report is incomplete), or the report or fix script could not be written
+	checkConfigInvalid = 3 // the configuration file or the command line is invalid
 )
 
 // runCheck runs one collection, prints its findings grouped by instance
 // (text or JSON) and, when asked, writes the remediations as a PowerShell
-// script for review. It exits 1 when a finding is critical.
+// script for review. It exits 1 when a finding is critical, else 2 when a
+// collector failed.
 func runCheck(cfg *config.Config, logger *slog.Logger, stdout *os.File, output, fixScript string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -47,7 +51,7 @@ func writeCheck(w io.Writer, rep *report.Report, output, fixScript string) (int,
 		if err := rep.WriteFixScript(&script); err != nil {
 			return checkFailed, err
 		}
-		if err := os.WriteFile(fixScript, script.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(fixScript, script.Bytes(), 0o600); err != nil {
 			return checkFailed, fmt.Errorf("writing the fix script: %w", err)
 		}
 	}
@@ -62,6 +66,9 @@ func writeCheck(w io.Writer, rep *report.Report, output, fixScript string) (int,
 	}
 	if rep.HasCritical() {
 		return checkCritical, nil
+	}
+	if !rep.Completed || len(rep.FailedCollectors()) > 0 {
+		return checkFailed, nil
 	}
 	return checkOK, nil
 }

@@ -110,6 +110,10 @@ func TestWriteCheckJSONAndFixScript(t *testing.T) {
 func TestWriteCheckExitCodes(t *testing.T) {
 	res := sampleResult()
 	res.Findings = res.Findings[1:] // no critical left
+	if code, err := writeCheck(&bytes.Buffer{}, resultReport(res, nil), "text", ""); err != nil || code != checkFailed {
+		t.Errorf("no critical finding but a collector failed: code %d, err %v; want 2 (could not collect)", code, err)
+	}
+	res.Status["dns"] = collector.Status{Success: true}
 	if code, err := writeCheck(&bytes.Buffer{}, resultReport(res, nil), "text", ""); err != nil || code != checkOK {
 		t.Errorf("without a critical finding: code %d, err %v; want 0", code, err)
 	}
@@ -120,5 +124,35 @@ func TestWriteCheckExitCodes(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "missing-dir", "fix.ps1")
 	if code, err := writeCheck(&bytes.Buffer{}, resultReport(res, nil), "text", bad); err == nil || code != checkFailed {
 		t.Errorf("unwritable fix script: code %d, err %v; want 2 and an error", code, err)
+	}
+}
+
+// run's exit codes before any collection: 3 for an invalid configuration
+// (file or flags), and --config.check validates and exits.
+func TestRunExitCodesForConfiguration(t *testing.T) {
+	t.Setenv("KERBEROS_EXPORTER_TEST_PASSWORD", "s3cret")
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	good := "../../config/testdata/good/minimal-domain.yml"
+	bad := "../../config/testdata/bad/negative-ntlm-clients-top.yml"
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--config.file", bad, "check"}, checkConfigInvalid},
+		{[]string{"--config.file", bad, "--config.check"}, checkConfigInvalid},
+		{[]string{"--config.file", good, "--config.check"}, checkOK},
+		{[]string{"--config.file", good, "check", "--output", "yaml"}, checkConfigInvalid},
+	} {
+		if got := run(tc.args, out, out); got != tc.want {
+			t.Errorf("run %v = %d, want %d", tc.args, got, tc.want)
+		}
+	}
+	b, _ := os.ReadFile(out.Name())
+	if !strings.Contains(string(b), "minimal-domain.yml: configuration is valid") || !strings.Contains(string(b), "ntlm_clients_top") {
+		t.Errorf("output does not say what was checked:\n%s", b)
 	}
 }

@@ -42,6 +42,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	app.HelpFlag.Short('h')
 	app.Version(version.Print(exporterName))
 	configFile := app.Flag("config.file", "Path to the configuration file.").Default("kerberos_exporter.yml").String()
+	configCheck := app.Flag("config.check", "Validate the configuration file (and resolve its secrets), then exit: 0 if valid, 3 if not.").Bool()
 	logCfg := &promslog.Config{}
 	promslogflag.AddFlags(app, logCfg)
 	collector.AddFlags(app)
@@ -50,14 +51,14 @@ func run(args []string, stdout, stderr *os.File) int {
 	webCfg := webflag.AddFlags(serveCmd, defaultListenAddress)
 	metricsPath := serveCmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 
-	checkCmd := app.Command("check", "Run one collection, print the findings, exit 1 if any is critical.")
+	checkCmd := app.Command("check", "Run one collection, print the findings. Exit 0: nothing critical; 1: a critical finding; 2: a collector failed; 3: invalid configuration.")
 	checkOutput := checkCmd.Flag("output", "Report format: text or json.").Default("text").Enum("text", "json")
 	fixScript := checkCmd.Flag("fix-script", "Also write the remediations as a reviewable PowerShell script to this file.").String()
 
 	cmd, err := app.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", exporterName, err)
-		return 2
+		return checkConfigInvalid
 	}
 	// Names from AD and SQL Server reach the log: escape what a terminal would act on.
 	logCfg.Writer = report.LogWriter(stderr)
@@ -67,7 +68,11 @@ func run(args []string, stdout, stderr *os.File) int {
 	if err != nil {
 		logger.Error("configuration is invalid", "file", *configFile, "err", err)
 		fmt.Fprintf(stderr, "%v\n", err)
-		return 1
+		return checkConfigInvalid
+	}
+	if *configCheck {
+		fmt.Fprintf(stdout, "%s: configuration is valid\n", *configFile)
+		return checkOK
 	}
 
 	switch cmd {
