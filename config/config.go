@@ -22,6 +22,10 @@ type Config struct {
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`
+	// Warnings are settings that are allowed but weaken security (a
+	// group-readable secret file, insecure_skip_verify); whoever loads the
+	// configuration logs them.
+	Warnings []string `yaml:"-"`
 }
 
 // Global holds settings for the background collection loop.
@@ -78,6 +82,9 @@ type Bind struct {
 	Method   string  `yaml:"method"` // simple | gssapi
 	Username string  `yaml:"username"`
 	Password *Secret `yaml:"password"`
+	// AllowInsecureBind lets a simple bind send its password in clear text
+	// over ldap:// without StartTLS. Refused unless set.
+	AllowInsecureBind bool `yaml:"allow_insecure_bind"`
 }
 
 // SQLInstance is one SQL Server instance to watch.

@@ -68,6 +68,8 @@ func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 		"negative-ntlm-clients-top.yml":   {"negative-ntlm-clients-top.yml:4:", "sql_instances[0].ntlm_clients_top", "between 0 and 1000, got -5"},
 		"negative-max-duplicate-spns.yml": {"negative-max-duplicate-spns.yml:4:", "domains[0].max_duplicate_spns", "not be negative, got -1"},
 		"two-documents.yml":               {"two-documents.yml:5:", "second YAML document"},
+		"secret-extra-field.yml":          {"secret-extra-field.yml:7:", "sql_instances[0].auth.password.value", "never the value inline"},
+		"insecure-simple-bind.yml":        {"insecure-simple-bind.yml:3:", "domains[0].domain_controllers[1]", "clear text", "allow_insecure_bind"},
 		"not-utf8.yml":                    {"not-utf8.yml:4:", "sql_instances[0].service_account", "column 30", "not UTF-8"},
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
@@ -90,6 +92,78 @@ func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 				t.Errorf("%s: error %q does not contain %q", f, err, w)
 			}
 		}
+	}
+}
+
+// Git keeps no permissions but the executable bit: the secret in testdata
+// is made private here, as an operator must make theirs.
+func TestMain(m *testing.M) {
+	if err := os.Chmod("testdata/secret.txt", 0o600); err != nil {
+		panic(err)
+	}
+	os.Exit(m.Run())
+}
+
+// Secret files and keytabs: readable by every user is refused with the
+// chmod that fixes it; readable by the group is a warning.
+func TestSecretFilePermissions(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "password")
+	keytab := filepath.Join(dir, "krbmon.keytab")
+	for _, f := range []string{secret, keytab} {
+		if err := os.WriteFile(f, []byte("s3cret"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := fmt.Sprintf("kerberos: {principal: krbmon@CORP.TEST, keytab_file: %s}\nsql_instances:\n  - name: a\n    host: a.corp.test\n    auth: {method: sql, username: u, password: {file: %s}}\n", keytab, secret)
+	for _, tc := range []struct {
+		file      string
+		mode      os.FileMode
+		err, warn string
+	}{
+		{secret, 0o600, "", ""},
+		{secret, 0o644, "sql_instances[0].auth.password: " + secret + " holds a secret but every user may access it (mode 0644): run chmod o-rwx " + secret, ""},
+		{secret, 0o640, "", "sql_instances[0].auth.password: " + secret + " holds a secret and its group may read it (mode 0640)"},
+		{keytab, 0o604, "kerberos.keytab_file: " + keytab + " holds a secret but every user may access it (mode 0604): run chmod o-rwx", ""},
+		{keytab, 0o660, "", "kerberos.keytab_file: " + keytab + " holds a secret and its group may read it"},
+	} {
+		for _, f := range []string{secret, keytab} {
+			_ = os.Chmod(f, 0o600)
+		}
+		if err := os.Chmod(tc.file, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Parse("perm.yml", []byte(cfg))
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s %04o: refused: %v", tc.file, tc.mode, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s %04o: err %v, want %q", tc.file, tc.mode, err, tc.err)
+		case err == nil && tc.warn == "" && len(c.Warnings) > 0:
+			t.Errorf("%s %04o: unexpected warnings %q", tc.file, tc.mode, c.Warnings)
+		case err == nil && tc.warn != "" && !strings.Contains(strings.Join(c.Warnings, "\n"), tc.warn):
+			t.Errorf("%s %04o: warnings %q, want %q", tc.file, tc.mode, c.Warnings, tc.warn)
+		}
+	}
+}
+
+// Settings that weaken LDAP security are allowed when asked for, loudly.
+func TestInsecureLDAPSettingsWarn(t *testing.T) {
+	t.Setenv("KERBEROS_EXPORTER_TEST_PASSWORD", "s3cret")
+	c, err := Parse("w.yml", []byte("domains:\n  - name: corp.test\n    domain_controllers: [ldap://dc1.corp.test]\n    tls: {insecure_skip_verify: true}\n    bind: {username: u@corp.test, password: {env: KERBEROS_EXPORTER_TEST_PASSWORD}, allow_insecure_bind: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(c.Warnings, "\n")
+	for _, want := range []string{"w.yml:4: domains[0].tls.insecure_skip_verify: is true", "w.yml:5: domains[0].bind.allow_insecure_bind: is true"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings %q lack %q", w, want)
+		}
+	}
+	// StartTLS protects the bind: no error, no warning.
+	c, err = Parse("s.yml", []byte("domains:\n  - name: corp.test\n    domain_controllers: [ldap://dc1.corp.test]\n    tls: {start_tls: true}\n    bind: {username: u@corp.test, password: {env: KERBEROS_EXPORTER_TEST_PASSWORD}}\n"))
+	if err != nil || len(c.Warnings) > 0 {
+		t.Errorf("StartTLS: err %v, warnings %q", err, c.Warnings)
 	}
 }
 

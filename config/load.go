@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -118,12 +119,14 @@ func parse(name string, data []byte, onThisMachine bool) (*Config, error) {
 		return nil, v.errs
 	}
 	if !onThisMachine {
+		cfg.Warnings = v.warnings
 		return cfg, nil
 	}
 	cfg.resolveSecrets(&v)
 	if len(v.errs) > 0 {
 		return nil, v.errs
 	}
+	cfg.Warnings = v.warnings
 	return cfg, nil
 }
 
@@ -279,6 +282,7 @@ type validator struct {
 	root       *yaml.Node
 	checkFiles bool
 	errs       Errors
+	warnings   []string
 }
 
 // checkReadable reports a file named in the configuration that can't be read.
@@ -292,6 +296,32 @@ func (v *validator) checkReadable(path, file string) {
 		return
 	}
 	f.Close()
+}
+
+// checkPrivate is checkReadable for a file that holds a secret (password
+// file, keytab, credential cache). As ssh does with private keys, one that
+// every user of the machine may read is refused, with the chmod that fixes
+// it; one its group may read is allowed (root:kerberos_exporter 0640 is a
+// common setup) with a warning.
+func (v *validator) checkPrivate(path, file string) {
+	v.checkReadable(path, file)
+	if !v.checkFiles || file == "" || runtime.GOOS == "windows" {
+		return
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		return // reported by checkReadable
+	}
+	switch mode := st.Mode().Perm(); {
+	case mode&0o007 != 0:
+		v.errorf(path, "%s holds a secret but every user may access it (mode %04o): run chmod o-rwx %s", file, mode, file)
+	case mode&0o070 != 0:
+		v.warnf(path, "%s holds a secret and its group may read it (mode %04o); run chmod g-rwx %s unless the group is meant to", file, mode, file)
+	}
+}
+
+func (v *validator) warnf(path string, format string, args ...any) {
+	v.warnings = append(v.warnings, (&Error{File: v.file, Line: lineOf(v.root, path), Field: path, Msg: fmt.Sprintf(format, args...)}).Error())
 }
 
 func (v *validator) errorf(path string, format string, args ...any) {
@@ -473,8 +503,25 @@ func (c *Config) validate(v *validator) {
 			validateLDAPURL(v, fmt.Sprintf("%s.global_catalogs[%d]", p, j), u)
 		}
 		v.checkReadable(p+".tls.ca_file", d.TLS.CAFile)
+		if d.TLS.InsecureSkipVerify {
+			v.warnf(p+".tls.insecure_skip_verify", "is true: the domain controllers' certificates are not verified, so anyone on the path can pose as a DC and read the bind password")
+		}
+		if d.Bind.AllowInsecureBind {
+			v.warnf(p+".bind.allow_insecure_bind", "is true: a simple bind over ldap:// without StartTLS sends the password in clear text")
+		}
 		switch d.Bind.Method {
 		case "simple":
+			if !d.TLS.StartTLS && !d.Bind.AllowInsecureBind {
+				for j, u := range append(append([]string(nil), d.DomainControllers...), d.GlobalCatalogs...) {
+					if strings.HasPrefix(strings.ToLower(u), "ldap://") {
+						field := fmt.Sprintf("%s.domain_controllers[%d]", p, j)
+						if j >= len(d.DomainControllers) {
+							field = fmt.Sprintf("%s.global_catalogs[%d]", p, j-len(d.DomainControllers))
+						}
+						v.errorf(field, "a simple bind over %s without StartTLS sends the password in clear text: use ldaps://, or tls.start_tls: true, or gssapi (bind.allow_insecure_bind: true accepts the risk)", u)
+					}
+				}
+			}
 			if d.Bind.Username == "" {
 				v.errorf(p+".bind.username", "is required for a simple bind (user@domain or DOMAIN\\user)")
 			}
@@ -536,8 +583,8 @@ func (k *Kerberos) validate(v *validator, p string) {
 	if n != 1 {
 		v.errorf(p+".principal", "needs exactly one of keytab_file, ccache_file or password, got %d", n)
 	}
-	v.checkReadable(p+".keytab_file", k.KeytabFile)
-	v.checkReadable(p+".ccache_file", k.CCacheFile)
+	v.checkPrivate(p+".keytab_file", k.KeytabFile)
+	v.checkPrivate(p+".ccache_file", k.CCacheFile)
 	v.checkReadable(p+".krb5_config", k.Krb5Config)
 }
 
@@ -591,8 +638,8 @@ func (s *SQLInstance) validate(v *validator, p string, seen map[string]bool, c *
 	default:
 		v.errorf(ap+".method", "must be sql, ntlm, kerberos or windows, got %q", a.Method)
 	}
-	v.checkReadable(ap+".keytab_file", a.KeytabFile)
-	v.checkReadable(ap+".ccache_file", a.CCacheFile)
+	v.checkPrivate(ap+".keytab_file", a.KeytabFile)
+	v.checkPrivate(ap+".ccache_file", a.CCacheFile)
 	v.checkReadable(ap+".krb5_config", a.Krb5Config)
 	if a.NTLMFallback && a.Method != "kerberos" {
 		v.errorf(ap+".ntlm_fallback", "only applies to method kerberos")
@@ -618,6 +665,13 @@ func (c *Config) resolveSecrets(v *validator) {
 	resolve := func(path string, s *Secret) {
 		if s == nil {
 			return
+		}
+		if s.File != "" {
+			before := len(v.errs)
+			v.checkPrivate(path, s.File)
+			if len(v.errs) > before {
+				return
+			}
 		}
 		if err := s.resolve(); err != nil {
 			v.errorf(path, "%v", err)

@@ -57,6 +57,15 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		return typeError(n, "secrets are not written inline: give {file: PATH} or {env: NAME}")
 	}
+	// Only file and env: {file: F, value: V} would smuggle an inline
+	// password past the rule above.
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Value != "file" && k.Value != "env" {
+				return typeError(n.Content[i+1], "%q is not a field of a secret: give only {file: PATH} or {env: NAME}, never the value inline", k.Value)
+			}
+		}
+	}
 	type plain Secret
 	var p plain
 	if err := n.Decode(&p); err != nil {

@@ -70,6 +70,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return checkConfigInvalid
 	}
+	logConfigWarnings(logger, cfg)
 	if *configCheck {
 		fmt.Fprintf(stdout, "%s: configuration is valid\n", *configFile)
 		return checkOK

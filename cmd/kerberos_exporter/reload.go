@@ -51,6 +51,7 @@ func (r *reloader) reload() error {
 	r.lastSuccess = time.Now()
 	r.runner.SetConfig(cfg)
 	r.logger.Info("configuration reloaded", "file", r.file)
+	logConfigWarnings(r.logger, cfg)
 	return nil
 }
 
@@ -82,4 +83,11 @@ func (r *reloader) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(reloadSuccessDesc, prometheus.GaugeValue, v)
 	ch <- prometheus.MustNewConstMetric(reloadTimeDesc, prometheus.GaugeValue, float64(r.lastSuccess.Unix()))
+}
+
+// logConfigWarnings logs the settings that are allowed but weaken security.
+func logConfigWarnings(logger *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		logger.Warn("insecure configuration", "warning", w)
+	}
 }
