@@ -153,7 +153,7 @@ func splitCommand(l string) (code, trailing string, err error) {
 			if i == 0 || rs[i-1] != ' ' {
 				return "", "", fmt.Errorf("# inside a word")
 			}
-			return strings.TrimRight(string(rs[:i]), " "), string(rs[i+1:]), nil
+			return string(rs[:i]), string(rs[i+1:]), nil
 		case r == '$':
 			word := readWord(rs[i+1:])
 			switch strings.ToLower(word) {
