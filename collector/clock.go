@@ -41,6 +41,11 @@ const currentTimeResolution = time.Second
 type clockCollector struct{}
 
 func (clockCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
+	// The DCs' clocks are the fleet's, not one instance's: the background
+	// loop measures them; a probe measures its instance's clock (sql).
+	if env.Probe {
+		return nil
+	}
 	cfg := env.Config
 	n := 0
 	for _, d := range cfg.Domains {

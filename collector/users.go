@@ -46,6 +46,11 @@ type principalRef struct {
 }
 
 func (usersCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
+	// The delegated users are the fleet's, not one instance's: the
+	// background loop checks them, a probe does not.
+	if env.Probe {
+		return nil
+	}
 	cfg := env.Config
 	configured := len(cfg.DelegatedPrincipals.Users) + len(cfg.DelegatedPrincipals.Groups)
 	if configured == 0 || len(cfg.Domains) == 0 {

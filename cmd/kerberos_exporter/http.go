@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/common/promslog"
 
 	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
@@ -21,7 +19,7 @@ const (
 	shutdownTimeout   = 10 * time.Second
 )
 
-func newMux(runner *collector.Runner, rl *reloader, reg *prometheus.Registry, metricsPath string, logger *slog.Logger) *http.ServeMux {
+func newMux(runner *collector.Runner, rl *reloader, reg *prometheus.Registry, metricsPath string, logger *slog.Logger, probeOpts probeOptions) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
@@ -37,7 +35,7 @@ func newMux(runner *collector.Runner, rl *reloader, reg *prometheus.Registry, me
 		fmt.Fprintln(w, "configuration reloaded")
 	})
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "OK") })
-	mux.HandleFunc("/probe", func(w http.ResponseWriter, r *http.Request) { probeHandler(w, r, runner, logger) })
+	mux.Handle("/probe", newProber(runner, logger, probeOpts))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -46,44 +44,6 @@ func newMux(runner *collector.Runner, rl *reloader, reg *prometheus.Registry, me
 		renderLanding(w, runner, metricsPath)
 	})
 	return mux
-}
-
-// probeHandler runs one collection for one SQL instance into a fresh
-// registry, as blackbox_exporter does; debug=true shows what it did.
-func probeHandler(w http.ResponseWriter, r *http.Request, runner *collector.Runner, logger *slog.Logger) {
-	target := r.URL.Query().Get("target")
-	if target == "" {
-		http.Error(w, "target parameter is missing: give the name of a configured sql instance", http.StatusBadRequest)
-		return
-	}
-	var logBuf bytes.Buffer
-	probeLogger := promslog.New(&promslog.Config{Writer: &logBuf, Level: debugLevel()})
-	res, err := runner.Probe(r.Context(), target, probeLogger)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector.NewResultExporter(runner, res))
-	if r.URL.Query().Get("debug") == "true" {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "Probe of %s\n\nLogs:\n%s\nMetrics:\n", target, logBuf.String())
-		mfs, _ := reg.Gather()
-		for _, mf := range mfs {
-			for _, m := range mf.Metric {
-				fmt.Fprintf(w, "%s %v\n", mf.GetName(), m.String())
-			}
-		}
-		return
-	}
-	logger.Debug("probe done", "target", target)
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
-}
-
-func debugLevel() *promslog.Level {
-	l := promslog.NewLevel()
-	_ = l.Set("debug")
-	return l
 }
 
 // renderLanding serves the findings of the last completed cycle, per

@@ -156,7 +156,7 @@ func TestMuxServesLandingPage(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := &config.Config{SQLInstances: []config.SQLInstance{{Name: "sqla"}}}
 	runner := collector.NewRunner(cfg, logger)
-	srv := httptest.NewServer(newMux(runner, newReloader("", runner, logger), prometheus.NewRegistry(), "/metrics", logger))
+	srv := httptest.NewServer(newMux(runner, newReloader("", runner, logger), prometheus.NewRegistry(), "/metrics", logger, defaultProbeOptions()))
 	t.Cleanup(srv.Close)
 	body := get(t, srv.URL+"/")
 	if !strings.Contains(body, "No collection has completed yet") || !strings.Contains(body, `href="/probe?target=sqla"`) {

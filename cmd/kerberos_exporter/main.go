@@ -50,6 +50,8 @@ func run(args []string, stdout, stderr *os.File) int {
 	serveCmd := app.Command("serve", "Serve metrics, the findings report and /probe (the default).").Default()
 	webCfg := webflag.AddFlags(serveCmd, defaultListenAddress)
 	metricsPath := serveCmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+	probeOpts := defaultProbeOptions()
+	addProbeFlags(serveCmd, &probeOpts)
 
 	checkCmd := app.Command("check", "Run one collection, print the findings. Exit 0: nothing critical; 1: a critical finding; 2: a collector failed; 3: invalid configuration.")
 	checkOutput := checkCmd.Flag("output", "Report format: text or json.").Default("text").Enum("text", "json")
@@ -80,7 +82,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	case checkCmd.FullCommand():
 		return runCheck(cfg, logger, stdout, *checkOutput, *fixScript)
 	default:
-		if err := serve(cfg, *configFile, logger, webCfg, *metricsPath); err != nil {
+		if err := serve(cfg, *configFile, logger, webCfg, *metricsPath, probeOpts); err != nil {
 			logger.Error("serving failed", "err", err)
 			return 1
 		}
@@ -88,7 +90,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 }
 
-func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *web.FlagConfig, metricsPath string) error {
+func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *web.FlagConfig, metricsPath string, probeOpts probeOptions) error {
 	logger.Info("starting "+exporterName, "version", version.Info(), "config", configFile)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -109,7 +111,7 @@ func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *w
 	go runner.Loop(ctx)
 	go reloader.watchSIGHUP(ctx)
 
-	mux := newMux(runner, reloader, reg, metricsPath, logger)
+	mux := newMux(runner, reloader, reg, metricsPath, logger, probeOpts)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, webCfg, logger) }()
