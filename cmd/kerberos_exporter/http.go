@@ -19,6 +19,25 @@ const (
 	shutdownTimeout   = 10 * time.Second
 )
 
+// serverTimeouts bound every connection: a client that sends slowly, reads
+// slowly or holds an idle keep-alive connection open is cut off. Requests
+// carry no body worth waiting for; a response may take as long as the
+// longest probe (maxProbeTimeout) and a little more to write.
+type serverTimeouts struct {
+	ReadHeader, Read, Write, Idle time.Duration
+}
+
+var defaultServerTimeouts = serverTimeouts{
+	ReadHeader: readHeaderTimeout,
+	Read:       30 * time.Second,
+	Write:      maxProbeTimeout + 15*time.Second,
+	Idle:       30 * time.Second,
+}
+
+func newHTTPServer(h http.Handler, t serverTimeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle}
+}
+
 func newMux(runner *collector.Runner, rl *reloader, reg *prometheus.Registry, metricsPath string, logger *slog.Logger, probeOpts probeOptions) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError}))

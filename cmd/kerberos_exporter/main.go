@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -112,7 +111,7 @@ func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *w
 	go reloader.watchSIGHUP(ctx)
 
 	mux := newMux(runner, reloader, reg, metricsPath, logger, probeOpts)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	srv := newHTTPServer(mux, defaultServerTimeouts)
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, webCfg, logger) }()
 	select {

@@ -33,8 +33,12 @@ type probeOptions struct {
 	DefaultTimeout time.Duration
 }
 
+// maxProbeTimeout caps a probe's deadline (and is its deadline without the
+// header), so that it always fits in the server's write timeout.
+const maxProbeTimeout = 120 * time.Second
+
 func defaultProbeOptions() probeOptions {
-	return probeOptions{MaxConcurrent: 4, MaxQueued: 8, TimeoutOffset: 500 * time.Millisecond, DefaultTimeout: 120 * time.Second}
+	return probeOptions{MaxConcurrent: 4, MaxQueued: 8, TimeoutOffset: 500 * time.Millisecond, DefaultTimeout: maxProbeTimeout}
 }
 
 func addProbeFlags(cmd *kingpin.CmdClause, o *probeOptions) {
@@ -89,7 +93,7 @@ func (p *prober) timeout(r *http.Request) (time.Duration, error) {
 	if err != nil || secs <= 0 {
 		return 0, fmt.Errorf("X-Prometheus-Scrape-Timeout-Seconds %q is not a positive number of seconds", h)
 	}
-	t := time.Duration(secs * float64(time.Second))
+	t := min(time.Duration(secs*float64(time.Second)), maxProbeTimeout)
 	if t > p.opts.TimeoutOffset {
 		t -= p.opts.TimeoutOffset
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -146,3 +147,45 @@ func TestProbeConcurrencyLimitAndCoalescing(t *testing.T) {
 	}
 }
 
+// The server bounds every connection; its write timeout leaves room for the
+// longest probe.
+func TestServerTimeouts(t *testing.T) {
+	d := defaultServerTimeouts
+	if d.ReadHeader <= 0 || d.Read <= 0 || d.Write <= 0 || d.Idle <= 0 {
+		t.Fatalf("unbounded connection: %+v", d)
+	}
+	if d.Write <= maxProbeTimeout {
+		t.Errorf("write timeout %s would cut off a probe of up to %s", d.Write, maxProbeTimeout)
+	}
+	srv := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }), defaultServerTimeouts)
+	if srv.IdleTimeout != d.Idle || srv.ReadTimeout != d.Read || srv.WriteTimeout != d.Write || srv.ReadHeaderTimeout != d.ReadHeader {
+		t.Errorf("server does not use the timeouts: %+v", srv)
+	}
+
+	// An idle keep-alive connection is closed by the server (here with a
+	// short idle timeout; the connection's own deadline only bounds the test).
+	short := d
+	short.Idle = 200 * time.Millisecond
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Config = newHTTPServer(srv.Handler, short)
+	ts.Start()
+	defer ts.Close()
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if _, err := conn.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("idle keep-alive connection: read %v, want EOF (closed by the server)", err)
+	}
+}
