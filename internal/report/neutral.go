@@ -99,7 +99,7 @@ func scriptLine(l string) string {
 
 // comment writes a comment on exactly one line.
 func comment(text string) string {
-	return "#" + Escape(truncate(text))
+	return "#" + EscapeText(truncate(text))
 }
 
 func truncate(s string) string {

@@ -53,6 +53,15 @@ account() {
 	printf '\n'
 }
 
+# hostile_account: the LDIF add record of o'b’r‘$(x)` (base64 in LDIF: it is not ASCII).
+hostile_account() {
+	local sam=$'o\'b\xe2\x80\x99r\xe2\x80\x98$(x)`'
+	b64() { printf '%s' "$1" | base64 -w0; }
+	printf 'dn:: %s\nobjectClass: user\nsAMAccountName:: %s\n' "$(b64 "CN=$sam,CN=Users,$BASEDN")" "$(b64 "$sam")"
+	printf 'userAccountControl: %d\nunicodePwd:: %s\n' "$((UF_NORMAL_ACCOUNT | UF_NOT_DELEGATED))" "$(unicode_pwd "$SVC_PASSWORD")"
+	printf 'servicePrincipalName:: %s\n\n' "$(b64 "HTTP/$sam.$DNSDOMAIN")"
+}
+
 spn_attrs() { # spn_attrs SPN...: servicePrincipalName=SPN for each ('samba-tool spn add')
 	local s
 	for s in "$@"; do printf 'servicePrincipalName=%s\n' "$s"; done
@@ -100,6 +109,10 @@ accounts_ldif() {
 	account alice $((N | UF_NOT_DELEGATED))
 	account bob $N
 	account carol $N
+	# a hostile name (cmd/kerberos_exporter's TestCheckWithHostileNames): a sensitive user, so
+	# that a finding with a script names it, and an SPN, both with characters that try to end
+	# a quoted PowerShell string or start a command (U+0027, U+2019, U+2018, $( ), `)
+	hostile_account
 	# SQL E runs as a gMSA/virtual account: an enabled computer account with a password stands
 	# in for it, with a gMSA's dNSHostName and encryption types (RC4+AES, 28). ('samba-tool
 	# computer create' makes it disabled, 0x1002, without keys: kvno then says "KDC has no
