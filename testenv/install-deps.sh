@@ -2,12 +2,13 @@
 # Installs what the tests and the demo need from Debian's packages: a Samba AD
 # DC and Kerberos/LDAP client tools for the test world, libfaketime for the
 # clock-skewed DC, Prometheus/promtool and Alertmanager for the alert and
-# dashboard tests, Chromium for the report page test. Needs root.
+# dashboard tests, Chromium for the report page test, systemd for
+# systemd-analyze (the unit's security score). Needs root.
 # Services are not started by the packages (policy-rc.d): the tests start
 # their own, on loopback.
 set -euo pipefail
 packages=(samba samba-ad-dc samba-ad-provision winbind krb5-user ldap-utils ldb-tools faketime
-          prometheus prometheus-alertmanager chromium curl)
+          prometheus prometheus-alertmanager chromium curl systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
