@@ -23,6 +23,14 @@ var (
 		prometheus.BuildFQName(Namespace, "kdc", "ticket_error_code"),
 		"KRB-ERROR code the KDC answered to the service-ticket request (7 principal unknown, 37 clock skew, ...), 0 on success; absent when the request failed without a KRB-ERROR (network, timeout).",
 		[]string{"target", "spn"}, nil)
+	kdcTicketETypeDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "kdc", "ticket_etype"),
+		"Encryption type of the service ticket the KDC issued for the SPN (chosen from the service account's keys; rc4-hmac is Kerberoastable and refused once DCs enforce AES); always 1, absent when no ticket was issued.",
+		[]string{"target", "spn", "etype"}, nil)
+	kdcSessionKeyETypeDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "kdc", "session_key_etype"),
+		"Encryption type of the session key the KDC chose for the SPN's ticket from the types the exporter offered; always 1, absent when no ticket was issued.",
+		[]string{"target", "spn", "etype"}, nil)
 )
 
 // kdcCollector asks the KDC, as a client would, for a service ticket for
@@ -76,6 +84,9 @@ func ticketProbe(target string, r kdc.Result) facts.TicketProbe {
 		OK:        r.OK,
 		ErrorCode: r.ErrorCode,
 		ErrorName: r.ErrorName,
+
+		TicketEType:     r.TicketEType,
+		SessionKeyEType: r.SessionKeyEType,
 	}
 	if r.Err != nil {
 		p.Error = r.Err.Error()
@@ -88,6 +99,12 @@ func (kdcCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(kdcTicketSuccessDesc, prometheus.GaugeValue, boolFloat(p.OK), p.Target, p.SPN)
 		if p.OK || p.ErrorCode != 0 {
 			ch <- prometheus.MustNewConstMetric(kdcTicketErrorCodeDesc, prometheus.GaugeValue, float64(p.ErrorCode), p.Target, p.SPN)
+		}
+		if p.OK && p.TicketEType != "" {
+			ch <- prometheus.MustNewConstMetric(kdcTicketETypeDesc, prometheus.GaugeValue, 1, p.Target, p.SPN, p.TicketEType)
+		}
+		if p.OK && p.SessionKeyEType != "" {
+			ch <- prometheus.MustNewConstMetric(kdcSessionKeyETypeDesc, prometheus.GaugeValue, 1, p.Target, p.SPN, p.SessionKeyEType)
 		}
 	}
 }

@@ -6,6 +6,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,43 @@ type Kerberos struct {
 	Password   *Secret `yaml:"password"`
 	// Probe asks the KDC for a service ticket for every expected SPN.
 	Probe *bool `yaml:"probe"`
+	// OfferedETypes are the encryption types the probe offers the KDC, in
+	// order; empty means what a current Windows client offers.
+	OfferedETypes []string `yaml:"offered_etypes"`
+	// RC4Enforced says the domain controllers already refuse RC4 service
+	// tickets for accounts without msDS-SupportedEncryptionTypes (the 2026
+	// enforcement of CVE-2026-20833): accounts without AES keys are then
+	// broken, not at risk.
+	RC4Enforced bool `yaml:"rc4_enforced"`
+}
+
+// DefaultOfferedETypes is what a current Windows client offers in a TGS-REQ,
+// in its order (DES is off by default since Windows 7).
+var DefaultOfferedETypes = []string{"aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96", "rc4-hmac"}
+
+// OfferableETypes are the names offered_etypes accepts: the types the
+// exporter's Kerberos library can read a ticket reply in.
+var OfferableETypes = []string{
+	"aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96",
+	"aes256-cts-hmac-sha384-192", "aes128-cts-hmac-sha256-128", "rc4-hmac",
+}
+
+// Offerable says whether offered_etypes accepts name.
+func Offerable(name string) bool {
+	for _, n := range OfferableETypes {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Offered is the list of encryption types the probe offers.
+func (k *Kerberos) Offered() []string {
+	if len(k.OfferedETypes) == 0 {
+		return DefaultOfferedETypes
+	}
+	return k.OfferedETypes
 }
 
 // Domain is one Active Directory domain and the domain controllers to ask.

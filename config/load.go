@@ -568,6 +568,11 @@ func (c *Config) validate(v *validator) {
 }
 
 func (k *Kerberos) validate(v *validator, p string) {
+	for i, e := range k.OfferedETypes {
+		if !Offerable(e) {
+			v.errorf(fmt.Sprintf("%s.offered_etypes[%d]", p, i), "must be one of %s, got %q", strings.Join(OfferableETypes, ", "), e)
+		}
+	}
 	if k.Principal == "" {
 		return
 	}

@@ -7,7 +7,10 @@
 // without locks.
 package facts
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Snapshot is everything one collection cycle learned.
 type Snapshot struct {
@@ -34,6 +37,11 @@ type Snapshot struct {
 	DelegationPaths []DelegationPath
 	// Written by the "kdc" collector.
 	Tickets []TicketProbe
+	// Written by the "aeskeys" collector.
+	AESDomains  []DomainAES
+	AccountKeys []AccountKeys
+	// Written by the "cname" collector.
+	CanonicalSPNs []CanonicalSPN
 }
 
 // New returns an empty snapshot with its maps made.
@@ -297,6 +305,84 @@ type TicketProbe struct {
 	ErrorCode int32
 	ErrorName string
 	Error     string
+	// TicketEType is the encryption type of the service ticket (chosen by
+	// the KDC from the service account's keys) and SessionKeyEType that of
+	// the session key, e.g. aes256-cts-hmac-sha1-96 or rc4-hmac; "" unless OK.
+	TicketEType     string
+	SessionKeyEType string
+}
+
+// ---- AES keys (RC4 enforcement readiness) ----
+
+// DomainAES is when a domain became able to make AES keys, and its krbtgt.
+type DomainAES struct {
+	Domain string // configured DNS name
+	// AESSince is the creation time of the domain's Read-only Domain
+	// Controllers group (RID 521), made when the domain reached the 2008
+	// functional level: passwords set before it have no AES keys. Zero when
+	// unknown (Error says why).
+	AESSince time.Time
+	// Born is the creation time of the domain itself (its naming context).
+	Born  time.Time
+	Error string
+	// Krbtgt is the domain's krbtgt account.
+	Krbtgt AccountKeys
+}
+
+// bornAESTolerance: a domain whose Read-only Domain Controllers group was
+// created within this time of the domain itself was created at the 2008
+// functional level or higher, so every password ever set in it made AES
+// keys, even those set seconds before the group (krbtgt's, at promotion).
+const bornAESTolerance = time.Hour
+
+// AESKeysPossible says whether a password last set at pwdLastSet made AES
+// keys in this domain; known is false when that cannot be told (the
+// domain's marker or the password time is unknown), and then nothing may be
+// concluded from it.
+func (d DomainAES) AESKeysPossible(pwdLastSet time.Time) (possible, known bool) {
+	if d.AESSince.IsZero() || pwdLastSet.IsZero() {
+		return false, false
+	}
+	since := d.AESSince
+	if !d.Born.IsZero() && d.AESSince.Sub(d.Born) < bornAESTolerance {
+		since = d.Born
+	}
+	// whenCreated has whole seconds: a password set in the same second
+	// counts as after.
+	return !pwdLastSet.Before(since.Truncate(time.Second)), true
+}
+
+// AccountKeys is what the directory says about an account's keys.
+type AccountKeys struct {
+	Name   string // DOMAIN\sam
+	Domain string // configured DNS name
+	Found  bool
+	// PwdLastSet is when the password (and so the keys) was last set; zero
+	// when never set or unknown.
+	PwdLastSet time.Time
+	// SupportedEncTypes is msDS-SupportedEncryptionTypes, SupportedEncTypesSet
+	// whether the attribute is there at all.
+	SupportedEncTypes    uint32
+	SupportedEncTypesSet bool
+	Error                string
+}
+
+// ---- Names clients resolve differently ----
+
+// CanonicalSPN is the SPN a Windows client really asks for when the host in
+// an expected SPN is a DNS alias (CNAME): the SPN with the canonical host.
+type CanonicalSPN struct {
+	Target string
+	// SPN is the expected (configured or derived) SPN, with the alias.
+	SPN string
+	// Alias is its host, CanonicalHost what the alias resolves to.
+	Alias, CanonicalHost string
+	// Requested is the SPN with the canonical host.
+	Requested string
+	// ExpectedAccount is the account that must hold it, "" when unknown.
+	ExpectedAccount string
+	Holders         []string
+	LookupError     string
 }
 
 // ---- DNS ----
@@ -313,4 +399,21 @@ type HostDNS struct {
 	ReverseError string
 	// ReverseMatches: every address's PTR names Host.
 	ReverseMatches bool
+	// CanonicalName is the name Host resolves to after following CNAME
+	// records (Host itself when it has an A record); "" when unknown.
+	CanonicalName string
+	CNAMEError    string
+}
+
+// IsCNAME says whether the host is an alias of another name; known says
+// whether the canonical name was learnt.
+func (h HostDNS) IsCNAME() (alias, known bool) {
+	if h.CanonicalName == "" {
+		return false, false
+	}
+	return !sameDNSName(h.CanonicalName, h.Host), true
+}
+
+func sameDNSName(a, b string) bool {
+	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
 }

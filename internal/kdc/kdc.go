@@ -21,6 +21,8 @@ import (
 	krb5config "github.com/jcmturner/gokrb5/v8/config"
 	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/krberr"
@@ -44,6 +46,12 @@ type Result struct {
 	ErrorName string
 	// Err says what failed; nil on success.
 	Err error
+	// TicketEType is the encryption type of the service ticket, the one the
+	// KDC chose from the service account's keys (aes256-cts-hmac-sha1-96,
+	// rc4-hmac, ...), and SessionKeyEType that of the session key, chosen
+	// from what the client offered; both "" unless OK.
+	TicketEType     string
+	SessionKeyEType string
 }
 
 // NewClient builds a gokrb5 client, not yet logged in, from the kerberos
@@ -70,6 +78,14 @@ func NewClient(k *config.Kerberos) (*client.Client, error) {
 	if conf.LibDefaults.DefaultRealm == "" {
 		conf.LibDefaults.DefaultRealm = realm
 	}
+	// Service tickets are asked for with the encryption types a Windows
+	// client offers, in its order, so that the ticket is the one users get.
+	offered, err := ETypeIDs(k.OfferedETypes)
+	if err != nil {
+		return nil, err
+	}
+	conf.LibDefaults.DefaultTGSEnctypes = k.Offered()
+	conf.LibDefaults.DefaultTGSEnctypeIDs = offered
 	// PA-FX-FAST is not understood by every KDC and adds nothing here.
 	disableFAST := client.DisablePAFXFAST(true)
 	switch {
@@ -182,9 +198,14 @@ func probe(cl *client.Client, spn string, loginErr error) Result {
 	res := Result{SPN: spn, Realm: spnRealm(cl, spn)}
 	err := loginErr
 	if err == nil {
-		_, _, err = cl.GetServiceTicket(spn)
+		var tkt messages.Ticket
+		var key types.EncryptionKey
+		tkt, key, err = cl.GetServiceTicket(spn)
 		if err != nil {
 			err = fmt.Errorf("service ticket for %s: %w", spn, err)
+		} else {
+			res.TicketEType = ETypeName(tkt.EncPart.EType)
+			res.SessionKeyEType = ETypeName(key.KeyType)
 		}
 	}
 	if err != nil {

@@ -236,3 +236,19 @@ func writeConf(t *testing.T, dir, kdc, extra string) string {
 	}
 	return path
 }
+
+func TestETypeNames(t *testing.T) {
+	if got := ETypeName(18); got != "aes256-cts-hmac-sha1-96" {
+		t.Errorf("ETypeName(18) = %q", got)
+	}
+	if got := ETypeName(99); got != "etype-99" {
+		t.Errorf("ETypeName(99) = %q, want etype-99", got)
+	}
+	ids, err := ETypeIDs(nil)
+	if err != nil || len(ids) != 3 || ids[0] != 18 || ids[1] != 17 || ids[2] != 23 {
+		t.Errorf("default offer = %v, %v; want Windows' [18 17 23]", ids, err)
+	}
+	if _, err := ETypeIDs([]string{"des-cbc-md5"}); err == nil {
+		t.Error("DES was accepted as an offered etype")
+	}
+}

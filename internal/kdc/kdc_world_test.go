@@ -169,3 +169,87 @@ func TestWorldCCacheServiceTicketsAreNotReused(t *testing.T) {
 		t.Errorf("after removal, with the old ticket still in the ccache: ok=%v code=%d err=%v; want 7", after.OK, after.ErrorCode, after.Err)
 	}
 }
+
+// The etypes of the tickets the KDC issues with a Windows client's offer:
+// AES for an account that allows only AES (0x18), RC4 with an RC4 session
+// key for one that allows only RC4 (0x4), an RC4 ticket with an AES session
+// key for one without msDS-SupportedEncryptionTypes, and an RC4 ticket for
+// sqlsvc_old, whose stored keys lack AES (fixtures.sh, make_rc4_only_keys).
+// The ticket's etype follows the service account, not the client's offer:
+// offered only AES, the KDC still issues RC4 tickets for accounts without
+// the attribute (Samba 4.17, like Windows before the 2026 enforcement), and
+// answers error 14 where the session key can only be RC4 (0x4).
+func TestWorldTicketETypes(t *testing.T) {
+	w := world.ForTest(t)
+	windows := monitorKeytab(w, w.Krb5Conf)
+	aesOnly := monitorKeytab(w, w.Krb5Conf)
+	aesOnly.OfferedETypes = []string{"aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96"}
+	for _, c := range []struct {
+		name        string
+		k           *config.Kerberos
+		spn         string
+		ticket, key string
+		code        int32
+	}{
+		{"0x18", windows, "MSSQLSvc/sqla.corp.test:1433", "aes256-cts-hmac-sha1-96", "aes256-cts-hmac-sha1-96", 0},
+		{"0x4", windows, "MSSQLSvc/sqlrc4.corp.test:1433", "rc4-hmac", "rc4-hmac", 0},
+		{"unset", windows, "HTTP/crm.corp.test", "rc4-hmac", "aes256-cts-hmac-sha1-96", 0},
+		{"RC4 key only", windows, "MSSQLSvc/sqlold.corp.test:1433", "rc4-hmac", "aes256-cts-hmac-sha1-96", 0},
+		{"unset, AES offered", aesOnly, "HTTP/crm.corp.test", "rc4-hmac", "aes256-cts-hmac-sha1-96", 0},
+		{"0x4, AES offered", aesOnly, "MSSQLSvc/sqlrc4.corp.test:1433", "", "", 14},
+	} {
+		res := probeOnce(t, c.k, c.spn)[0]
+		if res.TicketEType != c.ticket || res.SessionKeyEType != c.key || res.ErrorCode != c.code {
+			t.Errorf("%s: %s: ticket %q, session key %q, error %d (%v); want %q, %q, %d",
+				c.name, c.spn, res.TicketEType, res.SessionKeyEType, res.ErrorCode, res.Err, c.ticket, c.key, c.code)
+		}
+		if c.code == 14 && res.ErrorName != "KDC_ERR_ETYPE_NOSUPP" {
+			t.Errorf("%s: error name %q, want KDC_ERR_ETYPE_NOSUPP", c.name, res.ErrorName)
+		}
+	}
+}
+
+// sqlsvc_old's stored keys really lack AES: the KDC answers a login as it
+// that offers only AES with KDC_ERR_ETYPE_NOSUPP (14, "KDC has no support
+// for encryption type"), as it will answer every ticket request for it once
+// the domain controllers refuse RC4; offering RC4 works. sqlsvc_rc4, which
+// allows only RC4 but whose password made AES keys, logs in with AES: the
+// difference is the keys, not msDS-SupportedEncryptionTypes. MIT kinit is
+// the client: gokrb5 gives up before asking once the KDC's ETYPE-INFO2 lists
+// no offered type.
+func TestWorldRC4OnlyKeys(t *testing.T) {
+	w := world.ForTest(t)
+	base, err := os.ReadFile(w.Krb5Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	conf := func(etypes string) string {
+		path := filepath.Join(dir, strings.ReplaceAll(etypes, " ", "_")+".conf")
+		text := strings.Replace(string(base), "[libdefaults]", "[libdefaults]\n default_tkt_enctypes = "+etypes+"\n permitted_enctypes = "+etypes, 1)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	aes, rc4 := conf("aes256-cts aes128-cts"), conf("rc4-hmac")
+	for _, c := range []struct {
+		sam, krb5Conf string
+		wantErr       string // "" for success
+	}{
+		{"sqlsvc_old", aes, "KDC has no support for encryption type"},
+		{"sqlsvc_old", rc4, ""},
+		{"sqlsvc_rc4", aes, ""},
+	} {
+		cmd := exec.Command("kinit", c.sam+"@"+w.Realm)
+		cmd.Env = append(os.Environ(), "KRB5_CONFIG="+c.krb5Conf, "KRB5CCNAME=FILE:"+filepath.Join(dir, "ccache"))
+		cmd.Stdin = strings.NewReader(w.Password(c.sam) + "\n")
+		out, err := cmd.CombinedOutput()
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("kinit %s with %s: %v: %s", c.sam, filepath.Base(c.krb5Conf), err, out)
+		case c.wantErr != "" && (err == nil || !strings.Contains(string(out), c.wantErr)):
+			t.Errorf("kinit %s with %s: %v: %s; want %q", c.sam, filepath.Base(c.krb5Conf), err, out, c.wantErr)
+		}
+	}
+}

@@ -26,6 +26,7 @@ LOCK_THRESHOLD=3
 UF_ACCOUNTDISABLE=$((0x2))
 UF_NORMAL_ACCOUNT=$((0x200))
 UF_WORKSTATION_TRUST_ACCOUNT=$((0x1000))
+UF_DONT_EXPIRE_PASSWD=$((0x10000))
 UF_TRUSTED_FOR_DELEGATION=$((0x80000))
 UF_NOT_DELEGATED=$((0x100000))
 UF_TRUSTED_TO_AUTH_FOR_DELEGATION=$((0x1000000))
@@ -104,6 +105,14 @@ accounts_ldif() {
 	account sqlsvc_lock $N $(spn_attrs "MSSQLSvc/sqllock.$DNSDOMAIN:1433")
 	# web front end behind a load balancer: HTTP SPNs of the balanced name
 	account crmweb $N $(spn_attrs "HTTP/crm.$DNSDOMAIN" HTTP/crm)
+	# reporting front end reached through a DNS alias (reports CNAME rptnode1): its SPN is
+	# registered for the alias only, while Windows clients ask for HTTP/rptnode1.corp.test
+	account rptweb $N $(spn_attrs "HTTP/reports.$DNSDOMAIN")
+	# an old SQL service account whose password predates the domain's AES support: no
+	# msDS-SupportedEncryptionTypes; make_rc4_only_keys strips its AES keys and back-dates
+	# pwdLastSet, so the KDC holds only its RC4 key (as Windows does for such accounts);
+	# "password never expires", as such accounts have (else the KDC says the password expired)
+	account sqlsvc_old $((N | UF_DONT_EXPIRE_PASSWD)) $(spn_attrs "MSSQLSvc/sqlold.$DNSDOMAIN:1433")
 	# users whose tickets get delegated: alice is "sensitive and cannot be delegated"
 	# ('samba-tool user sensitive alice on'), bob is in Protected Users, carol is ordinary
 	account alice $((N | UF_NOT_DELEGATED))
@@ -145,7 +154,10 @@ make_accounts() {
 }
 
 # DNS records in Samba's internal DNS, through the running DC's RPC interface.
-DNS_HOSTS="sqla:11 sqlb:12 sqlc:13 sqld:14 sqle:15 crm:20"
+DNS_HOSTS="sqla:11 sqlb:12 sqlc:13 sqld:14 sqle:15 crm:20 rptnode1:21"
+# aliases (CNAME): crmalias -> crm (HTTP/crm.corp.test is on crmweb: healthy); reports ->
+# rptnode1 (rptweb holds HTTP/reports.corp.test only: clients ask for HTTP/rptnode1...)
+DNS_ALIASES="crmalias:crm reports:rptnode1"
 make_dns_forward() {
 	local auth=(-U "$ADMIN_USER%$ADMIN_PASSWORD") entry
 	# the DC itself: provision never registers 127.0.0.1 (it drops that address on purpose)
@@ -153,6 +165,9 @@ make_dns_forward() {
 	st dns add "$DC1_IP" "$DNSDOMAIN" @ A "$DC1_IP" "${auth[@]}"
 	for entry in $DNS_HOSTS sqlm:19; do
 		st dns add "$DC1_IP" "$DNSDOMAIN" "${entry%%:*}" A "127.0.0.${entry#*:}" "${auth[@]}"
+	done
+	for entry in $DNS_ALIASES; do
+		st dns add "$DC1_IP" "$DNSDOMAIN" "${entry%%:*}" CNAME "${entry#*:}.$DNSDOMAIN" "${auth[@]}"
 	done
 }
 make_dns_reverse() {
@@ -226,6 +241,20 @@ make_duplicate_spn() {
 		"$BASEDN" "$spn" | ldbmodify -H "$raw" >>"$CURRENT_LOG" 2>&1 || die "raw write of the duplicate SPN failed"
 }
 
+# An account with an RC4 key only, as an account whose password was last set before the
+# domain reached the 2008 functional level has: password_hash always derives AES keys (into
+# supplementalCredentials), so, like the duplicate SPN, only a raw write into the partition
+# file makes it: supplementalCredentials goes (the KDC then has only unicodePwd, the RC4 key)
+# and pwdLastSet moves to 2005-01-01, before the Read-only Domain Controllers group existed.
+make_rc4_only_keys() {
+	local raw
+	raw="tdb://$DC1/private/sam.ldb.d/$(echo "$BASEDN" | tr '[:lower:]' '[:upper:]').ldb"
+	CURRENT_LOG=$LOGS/fixtures.log
+	echo "+ ldbmodify -H $raw (sqlsvc_old: RC4 key only, pwdLastSet 2005-01-01)" >>"$CURRENT_LOG"
+	printf 'dn: CN=sqlsvc_old,CN=Users,%s\nchangetype: modify\ndelete: supplementalCredentials\n-\nreplace: pwdLastSet\npwdLastSet: %s\n' \
+		"$BASEDN" 127490112000000000 | ldbmodify -H "$raw" >>"$CURRENT_LOG" 2>&1 || die "raw write of sqlsvc_old's keys failed"
+}
+
 LANES=()
 lane() { # lane NAME COMMAND...: run COMMAND in the background, logging to fixtures-NAME.log
 	local name=$1
@@ -257,4 +286,6 @@ fixtures_all() {
 	timing dns+lockout
 	make_duplicate_spn
 	timing duplicate
+	make_rc4_only_keys
+	timing rc4-only-keys
 }
