@@ -35,6 +35,14 @@ var (
 		prometheus.BuildFQName(Namespace, "dns", "reverse_ok"),
 		"Whether every address of the host has PTR records naming only the host (1) or not (0); absent when the name does not resolve.",
 		[]string{"host"}, nil)
+	dnsCNAMEDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "dns", "cname"),
+		"Whether the host name is an alias (CNAME) of another name (1) or has its own address records (0): Windows clients ask for the SPN of the canonical name; absent when unknown.",
+		[]string{"host"}, nil)
+	dnsCanonicalNameInfoDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "dns", "canonical_name_info"),
+		"The name the host name resolves to after following CNAME records (the host itself for an A record); always 1, absent when unknown.",
+		[]string{"host", "canonical_name"}, nil)
 )
 
 // dnsCollector looks up every SQL host, AG listener and service host
@@ -110,6 +118,10 @@ func (dnsCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(dnsAddressesDesc, prometheus.GaugeValue, float64(len(h.Addresses)), h.Host)
 		if resolved {
 			ch <- prometheus.MustNewConstMetric(dnsReverseOKDesc, prometheus.GaugeValue, boolFloat(h.ReverseMatches), h.Host)
+		}
+		if alias, known := h.IsCNAME(); known {
+			ch <- prometheus.MustNewConstMetric(dnsCNAMEDesc, prometheus.GaugeValue, boolFloat(alias), h.Host)
+			ch <- prometheus.MustNewConstMetric(dnsCanonicalNameInfoDesc, prometheus.GaugeValue, 1, h.Host, h.CanonicalName)
 		}
 	}
 }

@@ -34,7 +34,8 @@ var (
 )
 
 // kdcCollector asks the KDC, as a client would, for a service ticket for
-// every expected SPN: the proof that the SPN exists once, on an account the
+// every expected SPN (for a host that is a DNS alias, the canonical host's
+// SPN, which is what Windows clients ask for): the proof that the SPN exists once, on an account the
 // KDC can issue tickets for, and that the clocks agree.
 type kdcCollector struct{}
 
@@ -48,6 +49,11 @@ func (kdcCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 	seen := map[probeKey]bool{}
 	for _, t := range Targets(env.Config, snap) {
 		for _, spn := range t.SPNs {
+			// A client asks for the canonical host's SPN when the host is a
+			// DNS alias: so does the probe.
+			if requested, _, ok := RequestedSPN(spn, snap.DNS); ok {
+				spn = requested
+			}
 			key := probeKey{t.Name, spn}
 			if !seen[key] {
 				seen[key] = true

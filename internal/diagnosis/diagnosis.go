@@ -59,7 +59,9 @@ var rules = []func(*input) []Finding{
 	linkedServerFindings,
 	clockFindings,
 	kdcFindings,
+	rc4Findings,
 	dnsFindings,
+	cnameFindings,
 	dcFindings,
 }
 

@@ -42,6 +42,9 @@ func kdcFindings(in *input) []Finding {
 		realm := orDefault(t.Realm, in.cfg.Kerberos.Realm)
 		switch t.ErrorCode {
 		case krbErrPrincipalUnknown:
+			if in.requestedJudged(t.SPN) {
+				continue // the canonical SPN of an alias: spn_cname_mismatch says it
+			}
 			holders, known := in.spnHolders(t.SPN)
 			if known && len(holders) != 1 {
 				continue

@@ -72,6 +72,13 @@ func (r *Resolver) Check(ctx context.Context, host string) facts.HostDNS {
 		return out
 	}
 	out.Addresses = addrs
+	// A Windows client asks for a ticket for the name the alias resolves
+	// to, not the alias: the SPN must be registered for that name.
+	if canonical, err := r.lookupCNAME(ctx, host); err != nil {
+		out.CNAMEError = err.Error()
+	} else {
+		out.CanonicalName = canonical
+	}
 	out.PTR = map[string][]string{}
 	var reverseErrs []string
 	for _, a := range addrs {
@@ -83,7 +90,9 @@ func (r *Resolver) Check(ctx context.Context, host string) facts.HostDNS {
 		out.PTR[a] = names
 	}
 	out.ReverseError = strings.Join(reverseErrs, "; ")
-	out.ReverseMatches = ReverseMatches(host, addrs, out.PTR)
+	// An alias's addresses are its canonical host's: their PTR records
+	// rightly name that host.
+	out.ReverseMatches = ReverseMatches(out.NameBehind(), addrs, out.PTR)
 	return out
 }
 
@@ -132,6 +141,22 @@ func (r *Resolver) lookupIP(ctx context.Context, host string) ([]string, error) 
 	}
 	sort.Strings(addrs)
 	return addrs, nil
+}
+
+// lookupCNAME follows the host's CNAME records to the canonical name
+// (without trailing dot); a name with an A record is its own canonical name.
+func (r *Resolver) lookupCNAME(ctx context.Context, host string) (string, error) {
+	rooted := strings.TrimSuffix(host, ".") + "."
+	var name string
+	err := r.each(ctx, func(ctx context.Context, res *net.Resolver) error {
+		var err error
+		name, err = res.LookupCNAME(ctx, rooted)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("canonical name of %s: %w", host, err)
+	}
+	return strings.TrimSuffix(name, "."), nil
 }
 
 func (r *Resolver) lookupAddr(ctx context.Context, addr string) ([]string, error) {

@@ -73,7 +73,27 @@ func TestWorldForwardAndReverse(t *testing.T) {
 		t.Errorf("sqlm: PTR %q, matches %v; want oldname.corp.test. not matching", sqlm.PTR, sqlm.ReverseMatches)
 	}
 
+	if sqla.CanonicalName != "sqla.corp.test" || sqla.CNAMEError != "" {
+		t.Errorf("sqla: canonical name %q (%s); want itself, an A record", sqla.CanonicalName, sqla.CNAMEError)
+	}
+	if alias, known := sqla.IsCNAME(); alias || !known {
+		t.Errorf("sqla: IsCNAME = %v, %v; want false, true", alias, known)
+	}
+
+	// Seed 004: a DNS alias. Clients ask for the canonical host's SPN, and
+	// the address's PTR rightly names the canonical host.
+	reports := r.Check(ctx, "reports.corp.test")
+	if reports.CanonicalName != "rptnode1.corp.test" || !reflect.DeepEqual(reports.Addresses, []string{"127.0.0.21"}) {
+		t.Errorf("reports: canonical %q (%s), addresses %q; want rptnode1.corp.test, 127.0.0.21", reports.CanonicalName, reports.CNAMEError, reports.Addresses)
+	}
+	if alias, known := reports.IsCNAME(); !alias || !known || !reports.ReverseMatches {
+		t.Errorf("reports: IsCNAME = %v, %v, reverse matches %v; want an alias whose PTR names its canonical host", alias, known, reports.ReverseMatches)
+	}
+
 	missing := r.Check(ctx, "nosuchhost.corp.test")
+	if missing.CanonicalName != "" {
+		t.Errorf("nosuchhost: canonical name %q; want unknown", missing.CanonicalName)
+	}
 	if len(missing.Addresses) != 0 || !missing.NotFound || !strings.Contains(missing.ForwardError, "no such host") || !strings.Contains(missing.ForwardError, w.DNSServer()) {
 		t.Errorf("nosuchhost: addresses %q, error %q; want no addresses and a 'no such host' error naming %s", missing.Addresses, missing.ForwardError, w.DNSServer())
 	}

@@ -414,6 +414,16 @@ func (h HostDNS) IsCNAME() (alias, known bool) {
 	return !sameDNSName(h.CanonicalName, h.Host), true
 }
 
+// NameBehind is the canonical name when known, else Host: the name a
+// client that follows CNAMEs builds the SPN from, and the one the addresses'
+// PTR records should name.
+func (h HostDNS) NameBehind() string {
+	if h.CanonicalName != "" {
+		return h.CanonicalName
+	}
+	return h.Host
+}
+
 func sameDNSName(a, b string) bool {
 	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
 }

@@ -1,0 +1,138 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/directory"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/dnscheck"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
+)
+
+func init() {
+	register("cname", PhaseDirectory, true, func() Collector { return cnameCollector{} })
+}
+
+var (
+	spnRequestedHoldersDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "spn", "requested_holders"),
+		"For an expected SPN whose host is a DNS alias (CNAME): how many accounts in the forest hold the SPN a Windows client really asks for, built from the canonical host (0: no ticket, NTLM fallback).",
+		[]string{"target", "spn", "requested_spn"}, nil)
+	spnRequestedOnExpectedAccountDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "spn", "requested_on_expected_account"),
+		"For an expected SPN whose host is a DNS alias (CNAME): whether the target's service account holds the SPN of the canonical host that Windows clients ask for (1) or not (0); absent when the account is unknown.",
+		[]string{"target", "spn", "requested_spn"}, nil)
+)
+
+// cnameCollector evaluates, for every expected SPN whose host the dns
+// collector found to be an alias, the SPN a Windows client really asks for:
+// it resolves the alias and builds the SPN from the canonical name (MIT
+// clients do the same unless dns_canonicalize_hostname = false). Who holds
+// that SPN decides whether the client gets a ticket the service can read.
+type cnameCollector struct{}
+
+// RequestedSPN is the SPN a client that follows CNAMEs asks for instead of
+// expected: its host replaced by the canonical name. ok is false when the
+// host is not a known alias (an A record, a short name, or unknown).
+func RequestedSPN(expected string, hosts []facts.HostDNS) (requested string, host facts.HostDNS, ok bool) {
+	parsed, err := spn.Parse(expected)
+	if err != nil || !strings.Contains(parsed.Host, ".") {
+		return "", facts.HostDNS{}, false
+	}
+	for _, h := range hosts {
+		if !dnscheck.SameName(h.Host, parsed.Host) {
+			continue
+		}
+		if alias, known := h.IsCNAME(); alias && known {
+			parsed.Host = h.CanonicalName
+			return parsed.String(), h, true
+		}
+		return "", facts.HostDNS{}, false
+	}
+	return "", facts.HostDNS{}, false
+}
+
+func (cnameCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
+	cfg := env.Config
+	if len(cfg.Domains) == 0 || len(snap.DNS) == 0 {
+		return nil
+	}
+	type pending struct {
+		fact   facts.CanonicalSPN
+		domain *config.Domain
+		sam    string
+	}
+	var todo []pending
+	for _, t := range Targets(cfg, snap) {
+		for _, s := range t.SPNs {
+			requested, h, ok := RequestedSPN(s, snap.DNS)
+			if !ok {
+				continue
+			}
+			todo = append(todo, pending{
+				fact: facts.CanonicalSPN{Target: t.Name, SPN: s, Alias: h.Host, CanonicalHost: h.CanonicalName,
+					Requested: requested, ExpectedAccount: t.Account},
+				domain: t.Domain, sam: t.SAM,
+			})
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	// One forest-wide search for every requested SPN, on the first domain's
+	// Global Catalog; account names are spelled afterwards, never inside
+	// the search.
+	conn, err := directory.DialGlobalCatalog(ctx, cfg.Domains[0], &cfg.Kerberos, env.Logger)
+	var holders map[string][]directory.Holder
+	if err == nil {
+		defer conn.Close()
+		var spns []string
+		for _, p := range todo {
+			spns = append(spns, p.fact.Requested)
+		}
+		holders, err = conn.FindHoldersOfSPNs(ctx, spns)
+	}
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	out := make([]facts.CanonicalSPN, 0, len(todo))
+	for _, p := range todo {
+		f := p.fact
+		if err != nil {
+			f.LookupError = err.Error()
+		} else {
+			if p.sam != "" && p.domain != nil {
+				if name, nerr := conn.AccountName(ctx, p.domain.BaseDN, p.sam); nerr == nil {
+					f.ExpectedAccount = name
+				}
+			}
+			for _, h := range holders[f.Requested] {
+				f.Holders = append(f.Holders, h.Name)
+			}
+			slices.Sort(f.Holders)
+		}
+		out = append(out, f)
+	}
+	snap.CanonicalSPNs = out
+	return errors.Join(errs...)
+}
+
+func (cnameCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
+	for _, c := range snap.CanonicalSPNs {
+		if c.LookupError != "" {
+			continue // unknown, not absent
+		}
+		ch <- prometheus.MustNewConstMetric(spnRequestedHoldersDesc, prometheus.GaugeValue, float64(len(c.Holders)), c.Target, c.SPN, c.Requested)
+		if c.ExpectedAccount != "" {
+			on := slices.ContainsFunc(c.Holders, func(h string) bool { return strings.EqualFold(h, c.ExpectedAccount) })
+			ch <- prometheus.MustNewConstMetric(spnRequestedOnExpectedAccountDesc, prometheus.GaugeValue, boolFloat(on), c.Target, c.SPN, c.Requested)
+		}
+	}
+}
