@@ -113,6 +113,16 @@ kerberos_dns_addresses{host="crm.corp.test"} 1
 kerberos_dns_addresses{host="nosuchhost.corp.test"} 0
 kerberos_dns_addresses{host="sqla.corp.test"} 1
 kerberos_dns_addresses{host="sqlm.corp.test"} 1
+# HELP kerberos_dns_canonical_name_info The name the host name resolves to after following CNAME records (the host itself for an A record); always 1, absent when unknown.
+# TYPE kerberos_dns_canonical_name_info gauge
+kerberos_dns_canonical_name_info{canonical_name="crm.corp.test",host="crm.corp.test"} 1
+kerberos_dns_canonical_name_info{canonical_name="sqla.corp.test",host="sqla.corp.test"} 1
+kerberos_dns_canonical_name_info{canonical_name="sqlm.corp.test",host="sqlm.corp.test"} 1
+# HELP kerberos_dns_cname Whether the host name is an alias (CNAME) of another name (1) or has its own address records (0): Windows clients ask for the SPN of the canonical name; absent when unknown.
+# TYPE kerberos_dns_cname gauge
+kerberos_dns_cname{host="crm.corp.test"} 0
+kerberos_dns_cname{host="sqla.corp.test"} 0
+kerberos_dns_cname{host="sqlm.corp.test"} 0
 # HELP kerberos_dns_forward_ok Whether the host name resolves to at least one address (1) or not (0).
 # TYPE kerberos_dns_forward_ok gauge
 kerberos_dns_forward_ok{host="crm.corp.test"} 1

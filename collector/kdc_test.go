@@ -154,6 +154,14 @@ kerberos_kdc_ticket_success{spn="HTTP/crm.corp.test",target="crm"} 1
 kerberos_kdc_ticket_success{spn="MSSQLSvc/sqla.corp.test:1433",target="svc_a"} 1
 kerberos_kdc_ticket_success{spn="MSSQLSvc/sqlc.corp.test:1433",target="svc_c"} 0
 kerberos_kdc_ticket_success{spn="MSSQLSvc/sqldup.corp.test:1433",target="dup"} 0
+# HELP kerberos_kdc_session_key_etype Encryption type of the session key the KDC chose for the SPN's ticket from the types the exporter offered; always 1, absent when no ticket was issued.
+# TYPE kerberos_kdc_session_key_etype gauge
+kerberos_kdc_session_key_etype{etype="aes256-cts-hmac-sha1-96",spn="HTTP/crm.corp.test",target="crm"} 1
+kerberos_kdc_session_key_etype{etype="aes256-cts-hmac-sha1-96",spn="MSSQLSvc/sqla.corp.test:1433",target="svc_a"} 1
+# HELP kerberos_kdc_ticket_etype Encryption type of the service ticket the KDC issued for the SPN (chosen from the service account's keys; rc4-hmac is Kerberoastable and refused once DCs enforce AES); always 1, absent when no ticket was issued.
+# TYPE kerberos_kdc_ticket_etype gauge
+kerberos_kdc_ticket_etype{etype="aes256-cts-hmac-sha1-96",spn="MSSQLSvc/sqla.corp.test:1433",target="svc_a"} 1
+kerberos_kdc_ticket_etype{etype="rc4-hmac",spn="HTTP/crm.corp.test",target="crm"} 1
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Error(err)

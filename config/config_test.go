@@ -71,6 +71,7 @@ func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 		"secret-extra-field.yml":          {"secret-extra-field.yml:7:", "sql_instances[0].auth.password.value", "never the value inline"},
 		"insecure-simple-bind.yml":        {"insecure-simple-bind.yml:3:", "domains[0].domain_controllers[1]", "clear text", "allow_insecure_bind"},
 		"not-utf8.yml":                    {"not-utf8.yml:4:", "sql_instances[0].service_account", "column 30", "not UTF-8"},
+		"bad-etype.yml":                   {"bad-etype.yml:2:", "kerberos.offered_etypes[1]", "des-cbc-md5"},
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(cases) {

@@ -47,7 +47,10 @@ func healthyWorld() (*config.Config, *facts.Snapshot) {
 			facts.ExpectedSPN{Target: name, SPN: "MSSQLSvc/" + name + ".corp.test:1433", ExpectedAccount: `CORP\sqlsvc_` + n, Holders: []string{`CORP\sqlsvc_` + n}},
 			facts.ExpectedSPN{Target: name, SPN: "MSSQLSvc/" + name + ".corp.test", ExpectedAccount: `CORP\sqlsvc_` + n, Holders: []string{`CORP\sqlsvc_` + n}},
 		)
-		snap.Tickets = append(snap.Tickets, facts.TicketProbe{Target: name, SPN: "MSSQLSvc/" + name + ".corp.test:1433", Realm: "CORP.TEST", OK: true})
+		snap.Tickets = append(snap.Tickets, facts.TicketProbe{Target: name, SPN: "MSSQLSvc/" + name + ".corp.test:1433", Realm: "CORP.TEST", OK: true,
+			TicketEType: "aes256-cts-hmac-sha1-96", SessionKeyEType: "aes256-cts-hmac-sha1-96"})
+		snap.AccountKeys = append(snap.AccountKeys, facts.AccountKeys{Name: `CORP\sqlsvc_` + n, Domain: "corp.test", Found: true,
+			PwdLastSet: t0.AddDate(-1, 0, 0), SupportedEncTypes: 0x18, SupportedEncTypesSet: true})
 		ip := map[string]string{"a": "127.0.0.11", "b": "127.0.0.12"}[n]
 		snap.DNS = append(snap.DNS, facts.HostDNS{
 			Host: name + ".corp.test", Addresses: []string{ip},
@@ -55,6 +58,9 @@ func healthyWorld() (*config.Config, *facts.Snapshot) {
 		})
 	}
 	snap.SPNs = append(snap.SPNs, facts.ExpectedSPN{Target: "crm", SPN: "HTTP/crm.corp.test", ExpectedAccount: `CORP\crmweb`, Holders: []string{`CORP\crmweb`}})
+	// A domain raised to the 2008 level in 2012; krbtgt's password reset since.
+	snap.AESDomains = []facts.DomainAES{{Domain: "corp.test", Born: t0.AddDate(-15, 0, 0), AESSince: t0.AddDate(-12, 0, 0),
+		Krbtgt: facts.AccountKeys{Name: `CORP\krbtgt`, Domain: "corp.test", Found: true, PwdLastSet: t0.AddDate(-2, 0, 0)}}}
 	snap.Duplicates = &facts.DuplicateSPNs{Scanned: true, AccountsScanned: 40}
 	snap.LinkedServers["sqla"] = &facts.LinkedServers{Instance: "sqla", Readable: true, Servers: []facts.LinkedServer{{
 		Name: "SQLB", Product: "SQL Server", Provider: "SQLNCLI", DataSource: "sqlb.corp.test", TargetInstance: "sqlb",
@@ -200,6 +206,30 @@ func TestHealthyVariantsRaiseNothing(t *testing.T) {
 		},
 		"account with AES and RC4": func(_ *config.Config, s *facts.Snapshot) { s.Accounts[0].SupportedEncTypes = 0x1c },
 		"unknown expected account": func(_ *config.Config, s *facts.Snapshot) { s.SPNs[0].ExpectedAccount = "" },
+		// Seed 004: clients resolve the alias and ask for HTTP/crm.corp.test,
+		// which crmweb holds; nobody needs the alias's own SPN.
+		"alias whose canonical host's SPN is on the service's account": func(c *config.Config, s *facts.Snapshot) {
+			c.Services = append(c.Services, config.Service{Name: "crm-alias", Account: `CORP\crmweb`, SPNs: []string{"HTTP/crmalias.corp.test"}, Hosts: []string{"crmalias.corp.test"}})
+			s.SPNs = append(s.SPNs, facts.ExpectedSPN{Target: "crm-alias", SPN: "HTTP/crmalias.corp.test", ExpectedAccount: `CORP\crmweb`})
+			s.DNS = append(s.DNS, facts.HostDNS{Host: "crmalias.corp.test", CanonicalName: "crm.corp.test", Addresses: []string{"127.0.0.20"},
+				PTR: map[string][]string{"127.0.0.20": {"crm.corp.test."}}, ReverseMatches: true})
+			s.CanonicalSPNs = []facts.CanonicalSPN{{Target: "crm-alias", SPN: "HTTP/crmalias.corp.test", Alias: "crmalias.corp.test", CanonicalHost: "crm.corp.test",
+				Requested: "HTTP/crm.corp.test", ExpectedAccount: `CORP\crmweb`, Holders: []string{`CORP\crmweb`}}}
+			s.Tickets = append(s.Tickets, facts.TicketProbe{Target: "crm-alias", SPN: "HTTP/crm.corp.test", OK: true, TicketEType: "aes256-cts-hmac-sha1-96", SessionKeyEType: "aes256-cts-hmac-sha1-96"})
+		},
+		// krbtgt's password was set at promotion, seconds before the RID 521
+		// group: a domain created at the 2008 level made AES keys from birth.
+		"domain created at the 2008 level": func(_ *config.Config, s *facts.Snapshot) {
+			d := &s.AESDomains[0]
+			d.Born = d.AESSince.Add(-3 * time.Second)
+			d.Krbtgt.PwdLastSet = d.AESSince.Add(-2 * time.Second)
+		},
+		"when the domain could make AES keys is unknown": func(_ *config.Config, s *facts.Snapshot) {
+			s.AESDomains[0].AESSince = time.Time{}
+			s.AESDomains[0].Krbtgt.PwdLastSet = time.Date(2005, 1, 1, 0, 0, 0, 0, time.UTC)
+			s.AccountKeys[0].PwdLastSet = time.Date(2005, 1, 1, 0, 0, 0, 0, time.UTC)
+		},
+		"password never set is unknown": func(_ *config.Config, s *facts.Snapshot) { s.AccountKeys[0].PwdLastSet = time.Time{} },
 		"account names differ in case and form": func(_ *config.Config, s *facts.Snapshot) {
 			s.SPNs[0].Holders = []string{`corp.test\SQLSVC_A`}
 			s.DelegationPaths[0].FromAccount = "sqlsvc_a@CORP.TEST"

@@ -141,3 +141,12 @@ func TestDialGlobalCatalogPorts(t *testing.T) {
 		}
 	}
 }
+
+func TestFileTime(t *testing.T) {
+	if got := fileTime(127490112000000000); !got.Equal(time.Date(2005, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("fileTime(2005-01-01) = %v", got)
+	}
+	if !fileTime(0).IsZero() || !fileTime(1<<63-1).IsZero() {
+		t.Error("pwdLastSet 0 (must change) and never are not the zero time")
+	}
+}

@@ -355,3 +355,33 @@ func TestWorldRootDSETime(t *testing.T) {
 		}
 	}
 }
+
+// The AES marker and the keys facts of the world: its Read-only Domain
+// Controllers group exists (Samba provisions at the 2008 R2 level), sqlsvc_old's
+// pwdLastSet is 2005 (fixtures.sh), sqlsvc_a allows AES only, crmweb has no
+// msDS-SupportedEncryptionTypes, krbtgt was set at provisioning.
+func TestWorldAccountKeys(t *testing.T) {
+	w := world.ForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := dial(t, ctx, worldDomain(w), nil)
+	aes, err := c.ReadDomainAES(ctx)
+	if err != nil || aes.AESSince.IsZero() || aes.Born.IsZero() || aes.AESSince.Before(aes.Born) || aes.AESSince.Sub(aes.Born) > time.Hour {
+		t.Fatalf("domain AES marker %+v, %v; want the RID 521 group created at provisioning, just after the domain", aes, err)
+	}
+	old, err := c.ReadAccountKeys(ctx, "sqlsvc_old")
+	if err != nil || !old.PwdLastSet.Equal(time.Date(2005, 1, 1, 0, 0, 0, 0, time.UTC)) || old.SupportedEncTypesSet {
+		t.Errorf("sqlsvc_old: %+v, %v; want pwdLastSet 2005-01-01 and no msDS-SupportedEncryptionTypes", old, err)
+	}
+	a, err := c.ReadAccountKeys(ctx, "sqlsvc_a")
+	if err != nil || !a.SupportedEncTypesSet || a.SupportedEncTypes != 0x18 || a.PwdLastSet.Before(aes.AESSince) {
+		t.Errorf("sqlsvc_a: %+v, %v; want 0x18 and a password set after %v", a, err, aes.AESSince)
+	}
+	krbtgt, err := c.ReadKrbtgtKeys(ctx)
+	if err != nil || krbtgt.SAM != "krbtgt" || krbtgt.PwdLastSet.IsZero() {
+		t.Errorf("krbtgt: %+v, %v", krbtgt, err)
+	}
+	if _, err := c.ReadAccountKeys(ctx, "nosuchaccount"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing account: %v, want ErrNotFound", err)
+	}
+}

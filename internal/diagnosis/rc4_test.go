@@ -1,0 +1,124 @@
+package diagnosis
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+)
+
+var year2005 = time.Date(2005, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestRC4Findings(t *testing.T) {
+	runRuleCases(t, rc4Findings, []ruleCase{
+		{name: "AES tickets and AES keys raise nothing"},
+		{
+			name: "an RC4 ticket on an account with AES keys: no reset needed, 0x18",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.Tickets[0].TicketEType = "rc4-hmac"
+			},
+			want: []string{"spn_rc4_ticket warning MSSQLSvc/sqla.corp.test:1433"},
+			contains: map[string][]string{"spn_rc4_ticket": {
+				"Kerberoasting", "held by CORP\\sqlsvc_a", "# Set-ADAccountPassword -Identity 'sqlsvc_a' -Reset",
+				"Set-ADUser 'sqlsvc_a' -Replace @{'msDS-SupportedEncryptionTypes'=24}",
+			}},
+		},
+		{
+			name: "an account whose password predates AES: warning before enforcement, reset first",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.Tickets[1].TicketEType = "rc4-hmac"
+				s.AccountKeys[1].PwdLastSet = year2005
+			},
+			want: []string{"spn_rc4_ticket warning MSSQLSvc/sqlb.corp.test:1433", "account_no_aes_keys warning CORP\\sqlsvc_b"},
+			contains: map[string][]string{
+				"spn_rc4_ticket":      {"before the domain could make AES keys", "\nSet-ADAccountPassword -Identity 'sqlsvc_b' -Reset"},
+				"account_no_aes_keys": {"2005-01-01", "KDC_ERR_ETYPE_NOSUPP", "Set-ADAccountPassword -Identity 'sqlsvc_b' -Reset", "'msDS-SupportedEncryptionTypes'=24"},
+			},
+		},
+		{
+			name: "enforcing (configured): an account without AES keys is critical",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				c.Kerberos.RC4Enforced = true
+				s.AccountKeys[1].PwdLastSet = year2005
+			},
+			want: []string{"account_no_aes_keys critical CORP\\sqlsvc_b"},
+		},
+		{
+			name: "enforcing (seen): the KDC refused a ticket for its SPN with error 14",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.AccountKeys[1].PwdLastSet = year2005
+				s.Tickets[1] = facts.TicketProbe{Target: "sqlb", SPN: "MSSQLSvc/sqlb.corp.test:1433", ErrorCode: 14, ErrorName: "KDC_ERR_ETYPE_NOSUPP"}
+			},
+			want:     []string{"account_no_aes_keys critical CORP\\sqlsvc_b"},
+			contains: map[string][]string{"account_no_aes_keys": {"enforce AES now"}},
+		},
+		{
+			name: "krbtgt without AES keys",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.AESDomains[0].Krbtgt.PwdLastSet = year2005
+			},
+			want:     []string{"krbtgt_no_aes_keys warning corp.test"},
+			contains: map[string][]string{"krbtgt_no_aes_keys": {"CORP\\krbtgt", "twice", "-Server 'corp.test'"}},
+		},
+		{
+			name: "an account not found, or never read, raises nothing",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.AccountKeys[1] = facts.AccountKeys{Name: `CORP\sqlsvc_b`, Domain: "corp.test", Error: "timeout"}
+			},
+		},
+	})
+}
+
+func TestCNAMEFindings(t *testing.T) {
+	alias := func(holders []string) func(*config.Config, *facts.Snapshot) {
+		return func(c *config.Config, s *facts.Snapshot) {
+			c.Services = append(c.Services, config.Service{Name: "reports", Account: `CORP\rptweb`, SPNs: []string{"HTTP/reports.corp.test"}, Hosts: []string{"reports.corp.test"}})
+			s.SPNs = append(s.SPNs, facts.ExpectedSPN{Target: "reports", SPN: "HTTP/reports.corp.test", ExpectedAccount: `CORP\rptweb`, Holders: []string{`CORP\rptweb`}})
+			s.CanonicalSPNs = []facts.CanonicalSPN{{Target: "reports", SPN: "HTTP/reports.corp.test", Alias: "reports.corp.test", CanonicalHost: "rptnode1.corp.test",
+				Requested: "HTTP/rptnode1.corp.test", ExpectedAccount: `CORP\rptweb`, Holders: holders}}
+		}
+	}
+	runRuleCases(t, cnameFindings, []ruleCase{
+		{
+			name:   "the SPN exists only for the alias",
+			mutate: alias(nil),
+			want:   []string{"spn_cname_mismatch critical HTTP/reports.corp.test"},
+			contains: map[string][]string{"spn_cname_mismatch": {
+				"HTTP/rptnode1.corp.test", "no account holds", "NTLM",
+				"Remove-DnsServerResourceRecord -ZoneName 'corp.test' -RRType CName -Name 'reports' -Force",
+				"Add-DnsServerResourceRecordA -ZoneName 'corp.test' -Name 'reports'",
+				"# or, only if rptnode1.corp.test serves this service alone: setspn -S HTTP/rptnode1.corp.test CORP\\rptweb",
+			}},
+		},
+		{
+			name:     "the canonical host's SPN is on another account",
+			mutate:   alias([]string{`CORP\RPTNODE1$`}),
+			want:     []string{"spn_cname_mismatch critical HTTP/reports.corp.test"},
+			contains: map[string][]string{"spn_cname_mismatch": {"KRB_AP_ERR_MODIFIED", "held by CORP\\RPTNODE1$"}},
+		},
+		{name: "the canonical host's SPN is on the service's account", mutate: alias([]string{`CORP\rptweb`})},
+		{
+			name: "unknown holders raise nothing",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				alias(nil)(c, s)
+				s.CanonicalSPNs[0].LookupError = "timeout"
+			},
+		},
+	})
+}
+
+// With the alias judged, the alias's own missing SPN is not reported twice,
+// nor the KDC's error 7 for the canonical SPN.
+func TestCNAMEReplacesAliasSPNFindings(t *testing.T) {
+	cfg, snap := healthyWorld()
+	cfg.Services = append(cfg.Services, config.Service{Name: "reports", Account: `CORP\rptweb`, SPNs: []string{"HTTP/reports.corp.test"}})
+	snap.SPNs = append(snap.SPNs, facts.ExpectedSPN{Target: "reports", SPN: "HTTP/reports.corp.test", ExpectedAccount: `CORP\rptweb`})
+	snap.CanonicalSPNs = []facts.CanonicalSPN{{Target: "reports", SPN: "HTTP/reports.corp.test", Alias: "reports.corp.test", CanonicalHost: "rptnode1.corp.test",
+		Requested: "HTTP/rptnode1.corp.test", ExpectedAccount: `CORP\rptweb`}}
+	snap.Tickets = append(snap.Tickets, facts.TicketProbe{Target: "reports", SPN: "HTTP/rptnode1.corp.test", ErrorCode: 7, ErrorName: "KDC_ERR_S_PRINCIPAL_UNKNOWN"})
+	got := keys(Evaluate(cfg, snap))
+	if len(got) != 1 || got[0] != "spn_cname_mismatch critical HTTP/reports.corp.test" {
+		t.Fatalf("findings %q; want only spn_cname_mismatch", got)
+	}
+}
