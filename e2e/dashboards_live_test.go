@@ -121,6 +121,19 @@ services:
     account: %[10]s\crmweb
     spns: [HTTP/crm.%[5]s, HTTP/crm]
     hosts: [crm.%[5]s]
+  # DNS aliases: crmalias -> crm (healthy), reports -> rptnode1 (SPN only for the alias)
+  - name: crm-alias
+    account: %[10]s\crmweb
+    spns: [HTTP/crmalias.%[5]s]
+    hosts: [crmalias.%[5]s]
+  - name: reports
+    account: %[10]s\rptweb
+    spns: [HTTP/reports.%[5]s]
+    hosts: [reports.%[5]s]
+  # an old SQL service account with an RC4 key only
+  - name: sqlold
+    account: %[10]s\sqlsvc_old
+    spns: [MSSQLSvc/sqlold.%[5]s:1433]
 delegated_principals:
   users: ['%[10]s\alice', '%[10]s\bob', '%[10]s\carol']
 dns:
