@@ -20,18 +20,21 @@ func dnsFindings(in *input) []Finding {
 		if h.ReverseMatches {
 			continue
 		}
+		// An alias's addresses belong to its canonical host: their PTR
+		// records must name that host, not the alias.
+		owner := h.NameBehind()
 		var wrong, missing []string
 		var script []string
 		for _, addr := range h.Addresses {
 			names := h.PTR[addr]
 			if len(names) == 0 {
 				missing = append(missing, addr)
-				script = append(script, ptrScript(addr, h.Host, nil, false)...)
+				script = append(script, ptrScript(addr, owner, nil, false)...)
 				continue
 			}
-			if others := otherHosts(names, h.Host); len(others) > 0 {
+			if others := otherHosts(names, owner); len(others) > 0 {
 				wrong = append(wrong, fmt.Sprintf("%s → %s", addr, strings.Join(trimDots(names), ", ")))
-				script = append(script, ptrScript(addr, h.Host, others, containsHost(names, h.Host))...)
+				script = append(script, ptrScript(addr, owner, others, containsHost(names, owner))...)
 			}
 		}
 		switch {
@@ -50,7 +53,7 @@ func dnsFindings(in *input) []Finding {
 			}
 			if len(script) == 0 {
 				for _, addr := range h.Addresses {
-					script = append(script, ptrScript(addr, h.Host, nil, false)...)
+					script = append(script, ptrScript(addr, owner, nil, false)...)
 				}
 			}
 			out = append(out, Finding{

@@ -83,3 +83,26 @@ func TestDCRules(t *testing.T) {
 		},
 	})
 }
+
+// A DNS alias's address rightly maps back to its canonical host; a PTR
+// naming a third name is fixed towards the canonical host, never the alias.
+func TestDNSAliasReverse(t *testing.T) {
+	alias := func(ptr string, matches bool) func(*config.Config, *facts.Snapshot) {
+		return func(c *config.Config, s *facts.Snapshot) {
+			c.Services[0].Hosts = append(c.Services[0].Hosts, "crmalias.corp.test")
+			s.DNS = append(s.DNS, facts.HostDNS{Host: "crmalias.corp.test", CanonicalName: "crm.corp.test", Addresses: []string{"127.0.0.20"},
+				PTR: map[string][]string{"127.0.0.20": {ptr}}, ReverseMatches: matches})
+		}
+	}
+	runRuleCases(t, dnsFindings, []ruleCase{
+		{name: "PTR names the canonical host", mutate: alias("crm.corp.test.", true)},
+		{
+			name:   "PTR names a former name",
+			mutate: alias("oldcrm.corp.test.", false),
+			want:   []string{"dns_reverse_mismatch warning crmalias.corp.test"},
+			contains: map[string][]string{"dns_reverse_mismatch": {
+				"-RecordData 'oldcrm.corp.test.'", "-PtrDomainName 'crm.corp.test.'",
+			}},
+		},
+	})
+}
