@@ -67,8 +67,9 @@ func (in *input) cnameSPN(c facts.CanonicalSPN) Finding {
 	f.Fix = fmt.Sprintf("Replace the CNAME %s with an A record (the load balancer's or the service's address): clients then ask for %s, which belongs on the service's shared account %s. Prefer this: %s is a machine's own name, whose SPNs belong to that machine, and the alias may later point elsewhere. Only if %s is a name dedicated to this service, register %s on %s instead.",
 		c.Alias, c.SPN, c.ExpectedAccount, c.CanonicalHost, c.CanonicalHost, c.Requested, c.ExpectedAccount)
 	f.Script = []string{
-		fmt.Sprintf("Remove-DnsServerResourceRecord -ZoneName %s -RRType CName -Name %s -Force", psQuote(zoneOf(c.Alias)), psQuote(firstLabel(c.Alias))),
-		fmt.Sprintf("Add-DnsServerResourceRecordA -ZoneName %s -Name %s -IPv4Address <address of the service or load balancer>  # replaces the alias", psQuote(zoneOf(c.Alias)), psQuote(firstLabel(c.Alias))),
+		"# fill in the address of the service or its load balancer, then run both lines together:",
+		fmt.Sprintf("# Remove-DnsServerResourceRecord -ZoneName %s -RRType CName -Name %s -Force", psQuote(zoneOf(c.Alias)), psQuote(firstLabel(c.Alias))),
+		fmt.Sprintf("# Add-DnsServerResourceRecordA -ZoneName %s -Name %s -IPv4Address <address>", psQuote(zoneOf(c.Alias)), psQuote(firstLabel(c.Alias))),
 		fmt.Sprintf("# or, only if %s serves this service alone: setspn -S %s %s", c.CanonicalHost, psArg(c.Requested), psArg(c.ExpectedAccount)),
 	}
 	if c.ExpectedAccount != "" {
