@@ -118,6 +118,7 @@ func (in *input) rc4Ticket(t facts.TicketProbe) Finding {
 		if possible, known := d.AESKeysPossible(a.PwdLastSet); known && possible {
 			f.Detail += fmt.Sprintf(" Its password was set on %s, after the domain could make AES keys, so the AES keys exist and only the encryption types need changing.", a.PwdLastSet.UTC().Format("2006-01-02"))
 			reset = "# " + reset + " (not needed: its password already made AES keys)"
+			f.Fix = fmt.Sprintf("Set msDS-SupportedEncryptionTypes of %s to 0x18 (24: AES128 and AES256), so that the KDC issues AES tickets; its password already made AES keys, so no reset is needed.", holder)
 		} else if known {
 			f.Detail += fmt.Sprintf(" Its password was last set on %s, before the domain could make AES keys: it has an RC4 key only, and the reset must come first.", a.PwdLastSet.UTC().Format("2006-01-02"))
 		}

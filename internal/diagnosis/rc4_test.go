@@ -20,7 +20,7 @@ func TestRC4Findings(t *testing.T) {
 			},
 			want: []string{"spn_rc4_ticket warning MSSQLSvc/sqla.corp.test:1433"},
 			contains: map[string][]string{"spn_rc4_ticket": {
-				"Kerberoasting", "held by CORP\\sqlsvc_a", "# Set-ADAccountPassword -Identity 'sqlsvc_a' -Reset",
+				"Kerberoasting", "held by CORP\\sqlsvc_a", "# Set-ADAccountPassword -Identity 'sqlsvc_a' -Reset", "no reset is needed",
 				"Set-ADUser 'sqlsvc_a' -Replace @{'msDS-SupportedEncryptionTypes'=24}",
 			}},
 		},
