@@ -61,9 +61,3 @@ func ETypeIDs(names []string) ([]int32, error) {
 	}
 	return ids, nil
 }
-
-// IsRC4 says whether an etype name is an RC4 type.
-func IsRC4(name string) bool { return strings.HasPrefix(name, "rc4-") }
-
-// IsAES says whether an etype name is an AES type.
-func IsAES(name string) bool { return strings.HasPrefix(name, "aes") }
