@@ -70,6 +70,13 @@ func plant(name string) (*diagnosis.Finding, []diagnosis.Finding) {
 	// An error message from SQL Server.
 	snap.SQL["sqlb"].Up = false
 	snap.SQL["sqlb"].ConnectError = "Login failed: " + name
+	// An RC4 ticket for the SPN the hostile account holds, that account
+	// without AES keys, and a DNS alias whose canonical host (from DNS) and
+	// its SPN's holder are hostile.
+	snap.Tickets[0].TicketEType = "rc4-hmac"
+	snap.AccountKeys = append(snap.AccountKeys, facts.AccountKeys{Name: acct, Domain: "corp.test", Found: true, PwdLastSet: time.Date(2005, 1, 1, 0, 0, 0, 0, time.UTC)})
+	snap.CanonicalSPNs = []facts.CanonicalSPN{{Target: "crm", SPN: "HTTP/crm.corp.test", Alias: "crm.corp.test", CanonicalHost: name,
+		Requested: "HTTP/" + name, ExpectedAccount: `CORP\crmweb`, Holders: []string{acct}}}
 	fs := diagnosis.Evaluate(cfg, snap)
 	return nil, fs
 }
