@@ -120,6 +120,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("alerts follow the findings", func(t *testing.T) { checkAlertsAgree(t, body) })
+
 	t.Run("landing page shows findings", func(t *testing.T) {
 		page := fetchBody(t, base+"/")
 		for _, want := range []string{"sqlc", "first_hop_ntlm", "setspn"} {
@@ -219,14 +221,14 @@ func (s *syncBuffer) String() string {
 func startStandIns(t *testing.T, w *world.World) *tdsserver.Group {
 	t.Helper()
 	var scenarios []*tdsserver.Scenario
-	for _, name := range []string{"sqla", "sqlb", "sqlc", "sqld", "stall"} {
+	for _, name := range []string{"sqla", "sqlb", "sqlc", "sqld", "sqlf", "sqlg", "sqlh", "stall"} {
 		sc, err := tdsserver.LoadScenario(filepath.Join("..", "..", "testenv", "scenarios", name+".yml"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		scenarios = append(scenarios, sc)
 	}
-	// The scenarios' own addresses (127.0.0.11-17:1433): the expected SPNs
+	// The scenarios' own addresses (127.0.0.11-23:1433): the expected SPNs
 	// name port 1433, as a real default instance's would.
 	g, err := tdsserver.StartGroup(scenarios, tdsserver.GroupOptions{})
 	if err != nil {

@@ -19,7 +19,7 @@
 
 # accounts whose keys are exported to $KEYTABS/<sAMAccountName>.keytab
 KEYTAB_ACCOUNTS="krbmon sqlsvc_a sqlsvc_b sqlsvc_c sqlsvc_d wrongacct sqldup1 sqldup2 sqlsvc_u
-sqlsvc_pt sqlsvc_r sqlsvc_rc4 sqlsvc_dis sqlsvc_lock crmweb alice bob carol SQLE\$"
+sqlsvc_pt sqlsvc_r sqlsvc_rc4 sqlsvc_dis sqlsvc_lock crmweb alice bob carol SQLE\$ sqlsvc_f sqlsvc_g sqlsvc_h"
 LOCK_THRESHOLD=3
 
 # userAccountControl bits
@@ -86,6 +86,13 @@ accounts_ldif() {
 	# SQL D: its SPN is registered on another account
 	account sqlsvc_d $N
 	account wrongacct $N $(spn_attrs "MSSQLSvc/sqld.$DNSDOMAIN:1433")
+	# SQL F: only the FQDN forms, which is what SQL Server registers itself; the configured
+	# NetBIOS name's short forms are missing (warnings: TCP clients using the FQDN get Kerberos)
+	account sqlsvc_f $N $(spn_attrs "MSSQLSvc/sqlf.$DNSDOMAIN:1433" "MSSQLSvc/sqlf.$DNSDOMAIN")
+	# SQL G: the port-less forms are missing (named-pipe clients only; a warning)
+	account sqlsvc_g $N $(spn_attrs "MSSQLSvc/sqlg.$DNSDOMAIN:1433" "MSSQLSvc/SQLG:1433")
+	# SQL H: healthy, netbios_name configured, no short-name SPN at all
+	account sqlsvc_h $N $(spn_attrs "MSSQLSvc/sqlh.$DNSDOMAIN:1433" "MSSQLSvc/sqlh.$DNSDOMAIN")
 	# duplicate SPN holders; the duplicate itself is written last (make_duplicate_spn)
 	account sqldup1 $N
 	account sqldup2 $N
@@ -145,7 +152,7 @@ make_accounts() {
 }
 
 # DNS records in Samba's internal DNS, through the running DC's RPC interface.
-DNS_HOSTS="sqla:11 sqlb:12 sqlc:13 sqld:14 sqle:15 crm:20"
+DNS_HOSTS="sqla:11 sqlb:12 sqlc:13 sqld:14 sqle:15 crm:20 sqlf:21 sqlg:22 sqlh:23"
 make_dns_forward() {
 	local auth=(-U "$ADMIN_USER%$ADMIN_PASSWORD") entry
 	# the DC itself: provision never registers 127.0.0.1 (it drops that address on purpose)
