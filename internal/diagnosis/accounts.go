@@ -2,7 +2,6 @@ package diagnosis
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
@@ -135,23 +134,14 @@ func (in *input) isLocalAccount(instance, account string) bool {
 	return kind == spn.LocalService || kind == spn.Local
 }
 
-// hostNetBIOS is the instance host's NetBIOS name: configured, reported by
-// the server, or the first label of its DNS name.
+// hostNetBIOS is the instance host's NetBIOS name, as the collectors read it.
 func (in *input) hostNetBIOS(instance string) string {
-	inst := in.instance(instance)
-	if inst != nil && inst.NetBIOSName != "" {
-		return inst.NetBIOSName
+	var configured, fqdn, physical, machine string
+	if inst := in.instance(instance); inst != nil {
+		configured, fqdn = inst.NetBIOSName, inst.Host
 	}
 	if s := in.snap.SQL[instance]; s != nil {
-		if s.PhysicalNetBIOS != "" {
-			return s.PhysicalNetBIOS
-		}
-		if host, _, _ := strings.Cut(s.MachineName, `\`); host != "" {
-			return host
-		}
+		physical, machine = s.PhysicalNetBIOS, s.MachineName
 	}
-	if inst != nil {
-		return firstLabel(inst.Host)
-	}
-	return ""
+	return spn.HostNetBIOS(configured, physical, machine, fqdn)
 }

@@ -132,17 +132,12 @@ func samOf(name string) string {
 	return sam
 }
 
-// canonicalDomain maps a NetBIOS name, DNS name or first DNS label to the
-// configured domain's DNS name, lower-cased; unknown names are lower-cased.
+// canonicalDomain maps a domain's DNS or NetBIOS name to the configured
+// domain's DNS name, lower-cased (config.FindDomain); unknown names are
+// lower-cased.
 func (in *input) canonicalDomain(d string) string {
-	if d == "" {
-		return ""
-	}
-	for _, cd := range in.cfg.Domains {
-		first, _, _ := strings.Cut(cd.Name, ".")
-		if strings.EqualFold(d, cd.Name) || strings.EqualFold(d, cd.NetBIOSName) || strings.EqualFold(d, first) {
-			return strings.ToLower(cd.Name)
-		}
+	if cd := in.cfg.FindDomain(d); cd != nil {
+		return strings.ToLower(cd.Name)
 	}
 	return strings.ToLower(d)
 }
