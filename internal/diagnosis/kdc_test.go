@@ -84,7 +84,14 @@ func TestKDCRules(t *testing.T) {
 			name:     "other KDC errors are explained",
 			mutate:   probe(24, "KDC_ERR_PREAUTH_FAILED"),
 			want:     []string{"kdc_ticket_failed warning " + spnA},
-			contains: map[string][]string{"kdc_ticket_failed": {"password or keytab is wrong"}},
+			contains: map[string][]string{"kdc_ticket_failed": {"wrong password or an out-of-date keytab"}},
+		},
+		{
+			// explained from internal/krberr's table, which knows every RFC 4120 code
+			name:     "a code the rules do not single out is explained by krberr",
+			mutate:   probe(19, ""),
+			want:     []string{"kdc_ticket_failed warning " + spnA},
+			contains: map[string][]string{"kdc_ticket_failed": {"KDC_ERR_SERVICE_REVOKED", "the service account is disabled, locked out or expired"}},
 		},
 	})
 }
