@@ -7,6 +7,7 @@ import (
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/krberr"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/uac"
 )
 
@@ -16,7 +17,7 @@ import (
 // once per realm unless a DC clock finding already covers it.
 func kdcFindings(in *input) []Finding {
 	tickets := append([]facts.TicketProbe(nil), in.snap.Tickets...)
-	sort.SliceStable(tickets, func(i, j int) bool { return strings.ToLower(tickets[i].SPN) < strings.ToLower(tickets[j].SPN) })
+	sort.SliceStable(tickets, func(i, j int) bool { return spn.Key(tickets[i].SPN) < spn.Key(tickets[j].SPN) })
 
 	var out []Finding
 	skewed := map[string][]string{}      // realm → SPNs refused for skew

@@ -1,6 +1,7 @@
 package diagnosis
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,15 @@ func TestKDCRules(t *testing.T) {
 			mutate: func(c *config.Config, s *facts.Snapshot) {
 				probe(7, "KDC_ERR_S_PRINCIPAL_UNKNOWN")(c, s)
 				expectedSPN(s, spnA).Holders = []string{`CORP\sqlsvc_a`, `CORP\sqldup2`}
+			},
+		},
+		{
+			// the lookup saw one holder, the forest-wide scan a second one (in another
+			// domain, in upper case): spn_duplicate says it, as spnFindings merges both
+			name: "principal unknown for an SPN only the forest scan shows duplicated",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				probe(7, "KDC_ERR_S_PRINCIPAL_UNKNOWN")(c, s)
+				s.Duplicates = &facts.DuplicateSPNs{Scanned: true, Total: 1, Top: []facts.DuplicateSPN{{SPN: strings.ToUpper(spnA), Accounts: []string{`CORP\sqlsvc_a`, `EU\sqlsvc_a2`}}}}
 			},
 		},
 		{

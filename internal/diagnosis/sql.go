@@ -265,7 +265,7 @@ func (in *input) spnCauses(target string) []string {
 		if e.LookupError != "" || isSecondarySQLSPN(e.SPN) {
 			continue // TCP clients by FQDN, as the exporter and linked servers connect, never ask for the others
 		}
-		holders := unionAccounts(e.Holders, in.scanHolders(e.SPN))
+		holders, _ := in.spnHolders(e.SPN)
 		switch {
 		case len(holders) == 0:
 			causes = append(causes, fmt.Sprintf("SPN %s is missing (spn_missing)", e.SPN))
