@@ -162,7 +162,7 @@ func dialOne(ctx context.Context, rawURL string, d config.Domain, krb *config.Ke
 	stopSetup := context.AfterFunc(setupCtx, func() { raw.Close() })
 	defer stopSetup()
 
-	var nc net.Conn = raw
+	nc := raw
 	if u.Scheme == "ldaps" {
 		tc := tls.Client(raw, tlsConf)
 		if err := tc.HandshakeContext(setupCtx); err != nil {
@@ -257,12 +257,6 @@ func contextDone(ctx context.Context) error {
 		return context.DeadlineExceeded
 	}
 	return nil
-}
-
-// guard closes the connection if ctx ends before the returned function is
-// called: LDAP operations other than searches take no context.
-func (c *Conn) guard(ctx context.Context) func() bool {
-	return context.AfterFunc(ctx, func() { c.raw.Close() })
 }
 
 func (c *Conn) bind(ctx context.Context, krb *config.Kerberos) error {
