@@ -82,9 +82,9 @@ func BenchmarkDuplicateScan(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		d := newDuplicateCounter()
+		d := newSPNIndex()
 		for i := range accounts {
-			d.add(names[i], spns[i])
+			d.put(guid(i), names[i], spns[i])
 		}
 		if got := d.result(50).Total; got != accounts/100 {
 			b.Fatalf("duplicates = %d, want %d", got, accounts/100)
