@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -161,5 +162,36 @@ kerberos_spn_present{spn="MSSQLSvc/sqlx.corp.test:1433",target="sqlx"} 1
 	snap.Duplicates = &facts.DuplicateSPNs{Error: "ldaps://gc: timeout"}
 	if n := testutil.CollectAndCount(c, "kerberos_spn_duplicates", "kerberos_spn_accounts_scanned"); n != 0 {
 		t.Errorf("%d duplicate-scan samples after a failed scan, want 0", n)
+	}
+}
+
+func TestSPNScanMetrics(t *testing.T) {
+	snap := facts.New(testTime)
+	// A failed incremental scan after a good one: the figures of the last
+	// good one stand, with their time; the counters go on.
+	snap.Duplicates = &facts.DuplicateSPNs{Scanned: true, Error: "ldaps://dc1: connection refused",
+		ScanDuration: 1500 * time.Millisecond, LastSuccess: time.Unix(1700000000, 500e6),
+		Scans: map[string]int{scanFull: 2, scanIncremental: 7}}
+	c := snapshotMetrics{spnCollector{}, snap}
+	want := `
+# HELP kerberos_spn_scan_duration_seconds How long the last forest-wide duplicate SPN scan took (it runs every spn_scan_interval, apart from the collection cycle).
+# TYPE kerberos_spn_scan_duration_seconds gauge
+kerberos_spn_scan_duration_seconds 1.5
+# HELP kerberos_spn_scan_last_success_timestamp_seconds When the forest-wide duplicate SPN scan last ended without error, in seconds since the Unix epoch.
+# TYPE kerberos_spn_scan_last_success_timestamp_seconds gauge
+kerberos_spn_scan_last_success_timestamp_seconds 1.7000000005e+09
+# HELP kerberos_spn_scans_total Forest-wide duplicate SPN scans of a scope (forest or domain) completed, by mode: full (every account) or incremental (accounts changed since the last scan).
+# TYPE kerberos_spn_scans_total counter
+kerberos_spn_scans_total{mode="full"} 2
+kerberos_spn_scans_total{mode="incremental"} 7
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "kerberos_spn_scan_duration_seconds",
+		"kerberos_spn_scan_last_success_timestamp_seconds", "kerberos_spn_scans_total"); err != nil {
+		t.Error(err)
+	}
+	// A probe's snapshot has no scan: none of these.
+	snap.Duplicates = &facts.DuplicateSPNs{}
+	if n := testutil.CollectAndCount(c, "kerberos_spn_scan_duration_seconds", "kerberos_spn_scans_total"); n != 0 {
+		t.Errorf("%d scan metrics without a scan", n)
 	}
 }
