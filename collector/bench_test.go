@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 	"time"
 
@@ -89,5 +90,34 @@ func BenchmarkDuplicateScan(b *testing.B) {
 		if got := d.result(50).Total; got != accounts/100 {
 			b.Fatalf("duplicates = %d, want %d", got, accounts/100)
 		}
+	}
+}
+
+// BenchmarkSPNIndex1M builds the duplicate scan's SPN index for 1M SPNs
+// (500,000 accounts with two each, 1% duplicated) and reports the live heap
+// it keeps: what the exporter holds between scans at that size.
+func BenchmarkSPNIndex1M(b *testing.B) {
+	const accounts = 500_000
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		x := newSPNIndex()
+		for i := range accounts {
+			host := i
+			if i%100 == 1 {
+				host = i - 1
+			}
+			// As a scan delivers them: fresh strings per account.
+			x.put(guid(i), fmt.Sprintf(`CORP\svc%06d`, i), []string{
+				fmt.Sprintf("MSSQLSvc/h%06d.corp.example.com:1433", host), fmt.Sprintf("HTTP/web%06d.corp.example.com", i)})
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if got := x.result(50).Total; got != accounts/100 {
+			b.Fatalf("duplicates = %d, want %d", got, accounts/100)
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1e6, "MB-live-heap")
+		runtime.KeepAlive(x)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
-	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
 	"github.com/kerberos-exporter/kerberos_exporter/testenv/world"
 )
 
@@ -19,17 +18,7 @@ import (
 func (s *SPNScanner) holdersOf(name string) []string {
 	var out []string
 	for _, si := range s.scopes {
-		key := spn.Key(name)
-		slot, ok := si.index.bySPN[key]
-		switch {
-		case !ok:
-		case slot == sharedSPN:
-			for _, h := range si.index.shared[key] {
-				out = append(out, si.index.slots[h].name)
-			}
-		default:
-			out = append(out, si.index.slots[slot].name)
-		}
+		out = append(out, si.index.holders(name)...)
 	}
 	slices.Sort(out)
 	return out

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# directory.sh - the forest-wide SPN scan against a large real directory (issue 8, §2, §3, §6).
+#
+# Provisions (once, cached under $BENCH_DIR) a Samba AD DC of its own, realm BENCH.TEST on
+# $BENCH_IP (LDAPS only matters), loaded with $BENCH_ACCOUNTS accounts holding two SPNs each,
+# 1% of them duplicating the previous account's first SPN; then prints, from one run:
+#   - the exporter's full scan vs a raw 'ldapsearch -E pr=1000' of the same entries (ratio);
+#   - an incremental scan after 10 changes vs the full scan (ratio);
+#   - the exporter's peak RSS, and the SPN index's heap at 1M SPNs (measured, synthetic).
+# Figures, not assertions. Needs root (samba binds ports) and never touches the test world:
+# its own state dir, its own address. Run it inside a helper's network namespace, e.g.
+#   ip netns exec NAME env BENCH_ACCOUNTS=20000 bash bench/directory.sh
+#
+# The fast load: the accounts go into sam.ldb with the DC stopped, through all of Samba's
+# modules, in one 'ldbadd --nosync -o batch_mode -o transaction_index_cache_size=1000000'
+# (no password: no key derivation); the duplicates, which samldb refuses on every path, are
+# written into the raw partition file as the test world does for its one duplicate.
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+
+N=${BENCH_ACCOUNTS:-100000}
+DIR=${BENCH_DIR:-/tmp/kte-bench}
+IP=${BENCH_IP:-127.0.0.5}
+REALM=BENCH.TEST
+BASEDN=DC=bench,DC=test
+PASS='Passw0rd!Bench1'
+CONF=$DIR/dc/etc/smb.conf
+export LDAPTLS_REQCERT=never # the DC's self-signed certificate; the exporter gets insecure_skip_verify too
+
+say() { echo "bench: $*"; }
+die() { echo "bench: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "must run as root"
+command -v samba >/dev/null || die "samba is not installed (bash testenv/install-deps.sh)"
+
+pid_of() { local p; p=$(cat "$DIR/dc/run/samba.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo "$p"; }
+stop_dc() {
+	local pid i
+	pid=$(pid_of) || return 0
+	kill -TERM "$pid"
+	for i in $(seq 300); do
+		pgrep -s "$pid" >/dev/null || return 0
+		sleep 0.1
+	done
+	die "samba (pid $pid) did not stop"
+}
+start_dc() {
+	pid_of >/dev/null && return 0
+	samba -D -s "$CONF" </dev/null 9>&- >>"$DIR/samba-start.log" 2>&1 || die "samba did not start; see $DIR/samba-start.log"
+	local i
+	for i in $(seq 600); do
+		ldapsearch -x -H "ldaps://$IP" -s base -b '' dnsHostName >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	die "the bench DC does not answer LDAPS on $IP"
+}
+
+ldif() { # the accounts: bNNNNNN in OU=Bench, two SPNs each
+	awk -v n="$N" -v base="$BASEDN" 'BEGIN {
+		printf "dn: OU=Bench,%s\nobjectClass: organizationalUnit\n\n", base
+		for (i = 0; i < n; i++) {
+			s = sprintf("b%06d", i)
+			printf "dn: CN=%s,OU=Bench,%s\nobjectClass: user\nsAMAccountName: %s\nuserAccountControl: 514\n", s, base, s
+			printf "servicePrincipalName: MSSQLSvc/%s.bench.test:1433\nservicePrincipalName: HTTP/%s.bench.test\n\n", s, s
+		}
+	}'
+}
+dup_ldif() { # every 100th account (i % 100 == 1) also holds the previous one's MSSQLSvc/ SPN
+	awk -v n="$N" -v base="$BASEDN" 'BEGIN {
+		for (i = 1; i < n; i += 100)
+			printf "dn: CN=b%06d,OU=Bench,%s\nchangetype: modify\nadd: servicePrincipalName\nservicePrincipalName: MSSQLSvc/b%06d.bench.test:1433\n\n", i, base, i - 1
+	}'
+}
+
+provision() {
+	say "provisioning $N accounts in $DIR (cached for the next runs)"
+	stop_dc
+	case $DIR in /tmp/?*) rm -rf "$DIR" ;; *) die "BENCH_DIR must be under /tmp, not $DIR" ;; esac
+	mkdir -p "$DIR"
+	: >"$DIR/empty.conf"
+	samba-tool domain provision -s "$DIR/empty.conf" --targetdir="$DIR/dc" --realm=$REALM --domain=BENCH \
+		--host-name=benchdc --server-role=dc --dns-backend=NONE --adminpass="$PASS" \
+		--option="interfaces=$IP/8" --option="bind interfaces only=yes" >"$DIR/provision.log" 2>&1 ||
+		die "provision failed; see $DIR/provision.log"
+	# LDAP only: no SMB, KDC, DNS or RPC servers of its own next to the test world's
+	sed -i 's/^\[global\]$/[global]\n\tserver services = ldap/' "$CONF"
+	mkdir -p "$DIR/dc/run" "$DIR/dc/cache"
+	local t0 t1
+	t0=$(date +%s.%N)
+	ldif | ldbadd --nosync -o batch_mode -o transaction_index_cache_size=1000000 -H "$DIR/dc/private/sam.ldb" >"$DIR/load.log" 2>&1 ||
+		die "ldbadd failed; see $DIR/load.log"
+	dup_ldif | ldbmodify -H "tdb://$DIR/dc/private/sam.ldb.d/$(echo "$BASEDN" | tr '[:lower:]' '[:upper:]').ldb" >>"$DIR/load.log" 2>&1 ||
+		die "the raw write of the duplicates failed; see $DIR/load.log"
+	t1=$(date +%s.%N)
+	say "loaded $N accounts in $(echo "$t1 - $t0" | bc)s"
+	echo "$N" >"$DIR/.accounts"
+}
+
+[ "$(cat "$DIR/.accounts" 2>/dev/null)" = "$N" ] || provision
+start_dc
+
+URL=ldaps://$IP
+raw() { # raw ATTRS...: a paged dump of every SPN holder, timed
+	local t0 t1 n
+	t0=$(date +%s.%N)
+	n=$(ldapsearch -LLL -x -H "$URL" -D "Administrator@$REALM" -w "$PASS" -b "$BASEDN" -E pr=1000/noprompt \
+		'(servicePrincipalName=*)' "$@" | grep -c '^dn:')
+	t1=$(date +%s.%N)
+	echo "$(echo "$t1 - $t0" | bc) $n"
+}
+read -r raw_s raw_n < <(raw objectGUID sAMAccountName servicePrincipalName)
+read -r all_s all_n < <(raw)
+say "raw ldapsearch -E pr=1000 '(servicePrincipalName=*)', the scan's 3 attributes: ${raw_s}s for $raw_n entries"
+say "raw ldapsearch -E pr=1000 '(servicePrincipalName=*)', all attributes:        ${all_s}s for $all_n entries"
+go run ./bench/spnscan -url "$URL" -realm "$REALM" -base "$BASEDN" -user "Administrator@$REALM" -password "$PASS" \
+	-accounts "$N" -raw-seconds "$raw_s"
