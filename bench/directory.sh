@@ -32,7 +32,11 @@ die() { echo "bench: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 command -v samba >/dev/null || die "samba is not installed (bash testenv/install-deps.sh)"
 
-pid_of() { local p; p=$(cat "$DIR/dc/run/samba.pid" 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo "$p"; }
+pid_of() { # the bench DC's samba root process, if running
+	local p
+	p=$(tr -dc 0-9 <"$DIR/dc/run/samba.pid" 2>/dev/null) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null &&
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = samba ] && echo "$p"
+}
 stop_dc() {
 	local pid i
 	pid=$(pid_of) || return 0
@@ -45,6 +49,8 @@ stop_dc() {
 }
 start_dc() {
 	pid_of >/dev/null && return 0
+	ldapsearch -x -H "ldap://$IP" -s base -b '' dnsHostName >/dev/null 2>&1 &&
+		die "something not started from $DIR already serves LDAP on $IP; stop it or set BENCH_IP"
 	samba -D -s "$CONF" </dev/null 9>&- >>"$DIR/samba-start.log" 2>&1 || die "samba did not start; see $DIR/samba-start.log"
 	local i
 	for i in $(seq 600); do
@@ -74,6 +80,8 @@ dup_ldif() { # every 100th account (i % 100 == 1) also holds the previous one's 
 provision() {
 	say "provisioning $N accounts in $DIR (cached for the next runs)"
 	stop_dc
+	ldapsearch -x -H "ldap://$IP" -s base -b '' dnsHostName >/dev/null 2>&1 &&
+		die "something not started from $DIR already serves LDAP on $IP; stop it or set BENCH_IP"
 	case $DIR in /tmp/?*) rm -rf "$DIR" ;; *) die "BENCH_DIR must be under /tmp, not $DIR" ;; esac
 	mkdir -p "$DIR"
 	: >"$DIR/empty.conf"
@@ -82,8 +90,16 @@ provision() {
 		--option="interfaces=$IP/8" --option="bind interfaces only=yes" >"$DIR/provision.log" 2>&1 ||
 		die "provision failed; see $DIR/provision.log"
 	# LDAP only: no SMB, KDC, DNS or RPC servers of its own next to the test world's
-	sed -i 's/^\[global\]$/[global]\n\tserver services = ldap/' "$CONF"
-	mkdir -p "$DIR/dc/run" "$DIR/dc/cache"
+	sed -i "s#^\[global\]\$#[global]\n\tserver services = ldap\n\tpid directory = $DIR/dc/run#" "$CONF"
+	mkdir -p "$DIR/dc/run" "$DIR/dc/cache" "$DIR/dc/private/tls"
+	# samba's own certificate has a negative serial number, which Go's crypto/x509 refuses
+	(
+		cd "$DIR/dc/private/tls"
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 3650 -subj "/CN=benchdc.bench.test" \
+			-addext "subjectAltName=DNS:benchdc.bench.test,IP:$IP" -addext extendedKeyUsage=serverAuth
+		cp cert.pem ca.pem
+		chmod 600 key.pem
+	) >"$DIR/tls.log" 2>&1 || die "could not create the TLS certificate; see $DIR/tls.log"
 	local t0 t1
 	t0=$(date +%s.%N)
 	ldif | ldbadd --nosync -o batch_mode -o transaction_index_cache_size=1000000 -H "$DIR/dc/private/sam.ldb" >"$DIR/load.log" 2>&1 ||

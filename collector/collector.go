@@ -126,7 +126,4 @@ type Env struct {
 	SQL    *SQLConnections
 	// Probe is set for a /probe request: collectors skip fleet-wide work.
 	Probe bool
-	// SPNScan runs the forest-wide duplicate SPN scan on its own schedule;
-	// nil: the spn collector scans with a scanner of its own.
-	SPNScan *SPNScanner
 }

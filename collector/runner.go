@@ -40,7 +40,6 @@ type Runner struct {
 	lastSuccess map[string]time.Time
 	trigger     chan struct{}
 	collectors  []namedCollector
-	spnScan     *SPNScanner // the forest-wide SPN scan, on its own schedule
 }
 
 // NewRunner makes a runner for the collectors enabled now.
@@ -51,7 +50,6 @@ func NewRunner(cfg *config.Config, logger *slog.Logger) *Runner {
 		lastSuccess: map[string]time.Time{},
 		trigger:     make(chan struct{}, 1),
 		collectors:  enabledCollectors(),
-		spnScan:     NewSPNScanner(logger),
 	}
 }
 
@@ -83,9 +81,7 @@ func (r *Runner) Last() *Result {
 
 // Loop runs a cycle now and then every collection interval until ctx ends.
 func (r *Runner) Loop(ctx context.Context) {
-	if r.enabled("spn") {
-		go r.spnScan.Loop(ctx, r.Config)
-	}
+	startSPNScans(ctx, r.collectors, r.Config, r.logger) // on their own schedule (spnscan.go)
 	for {
 		r.RunOnce(ctx)
 		timer := time.NewTimer(r.Config().Global.CollectionInterval.Duration())
@@ -124,7 +120,7 @@ func (r *Runner) RunOnce(ctx context.Context) *Result {
 // /probe can run it with a fresh registry.
 func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []namedCollector, logger *slog.Logger, probe bool) *Result {
 	snap := facts.New(time.Now())
-	env := &Env{Config: cfg, Logger: logger, SQL: NewSQLConnections(cfg, logger), Probe: probe, SPNScan: r.spnScan}
+	env := &Env{Config: cfg, Logger: logger, SQL: NewSQLConnections(cfg, logger), Probe: probe}
 	defer env.SQL.Close()
 
 	res := &Result{Config: cfg, Snapshot: snap, Status: map[string]Status{}}
@@ -160,15 +156,6 @@ func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []n
 	snap.Finished = time.Now()
 	res.Findings = diagnosis.Evaluate(cfg, snap)
 	return res
-}
-
-func (r *Runner) enabled(name string) bool {
-	for _, c := range r.collectors {
-		if c.name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // runSafely turns a collector's panic into its own failure, so that one

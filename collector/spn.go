@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register("spn", PhaseDirectory, true, func() Collector { return spnCollector{} })
+	register("spn", PhaseDirectory, true, func() Collector { return spnCollector{scan: NewSPNScanner()} })
 }
 
 var (
@@ -65,9 +65,13 @@ var (
 // spnCollector asks the Global Catalog who holds each expected SPN, and scans
 // the forest for SPNs held by more than one account (the KDC then cannot
 // tell which key to use, and Kerberos fails for that SPN).
-type spnCollector struct{}
+type spnCollector struct {
+	// scan runs the forest-wide duplicate scan on its own schedule once
+	// the runner's Loop starts it; nil: Update scans with a scanner of its own.
+	scan *SPNScanner
+}
 
-func (spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
+func (s spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
 	cfg := env.Config
 	if len(cfg.Domains) == 0 {
 		return nil
@@ -111,11 +115,11 @@ func (spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 	// result, waiting only for the first one.
 	dup := &facts.DuplicateSPNs{}
 	if !env.Probe {
-		scanner := env.SPNScan
+		scanner := s.scan
 		if scanner == nil {
-			scanner = NewSPNScanner(env.Logger)
+			scanner = NewSPNScanner()
 		}
-		wg.Go(func() { dup = scanner.Latest(ctx, cfg) })
+		wg.Go(func() { dup = scanner.Latest(ctx, cfg, env.Logger) })
 	}
 	// Every expected SPN of a domain's targets, asked in batched searches,
 	// domain by domain in configuration order.

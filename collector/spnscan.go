@@ -36,8 +36,6 @@ const (
 //     deleted account unless the DC shows this identity its tombstone, which
 //     an ordinary user's usually is not.
 type SPNScanner struct {
-	logger *slog.Logger
-
 	scanMu sync.Mutex // one scan at a time
 	scopes map[string]*scopeIndex
 
@@ -57,13 +55,23 @@ type scopeIndex struct {
 }
 
 // NewSPNScanner makes a scanner that has not scanned yet.
-func NewSPNScanner(logger *slog.Logger) *SPNScanner {
-	return &SPNScanner{logger: logger, scopes: map[string]*scopeIndex{}, done: make(chan struct{}), counts: map[string]int{}}
+func NewSPNScanner() *SPNScanner {
+	return &SPNScanner{scopes: map[string]*scopeIndex{}, done: make(chan struct{}), counts: map[string]int{}}
+}
+
+// startSPNScans starts the Loop of the spn collector's scanner, if that
+// collector is among these: the runner's hook.
+func startSPNScans(ctx context.Context, collectors []namedCollector, cfg func() *config.Config, logger *slog.Logger) {
+	for _, c := range collectors {
+		if sc, ok := c.Collector.(spnCollector); ok && sc.scan != nil {
+			go sc.scan.Loop(ctx, cfg, logger)
+		}
+	}
 }
 
 // Loop scans now and then every spn_scan_interval of the configuration in
 // force, until ctx ends.
-func (s *SPNScanner) Loop(ctx context.Context, cfg func() *config.Config) {
+func (s *SPNScanner) Loop(ctx context.Context, cfg func() *config.Config, logger *slog.Logger) {
 	s.mu.Lock()
 	s.looping = true
 	s.mu.Unlock()
@@ -74,7 +82,7 @@ func (s *SPNScanner) Loop(ctx context.Context, cfg func() *config.Config) {
 	}()
 	for {
 		c := cfg()
-		s.Scan(ctx, c)
+		s.Scan(ctx, c, logger)
 		timer := time.NewTimer(c.Global.SPNScanInterval.Duration())
 		select {
 		case <-ctx.Done():
@@ -89,12 +97,12 @@ func (s *SPNScanner) Loop(ctx context.Context, cfg func() *config.Config) {
 // runs it waits, at most until ctx ends, for the first scan to end (so that
 // the first cycle has a result), and otherwise never. Without Loop (a
 // one-shot check, a test) it scans now.
-func (s *SPNScanner) Latest(ctx context.Context, cfg *config.Config) *facts.DuplicateSPNs {
+func (s *SPNScanner) Latest(ctx context.Context, cfg *config.Config, logger *slog.Logger) *facts.DuplicateSPNs {
 	s.mu.Lock()
 	looping, last := s.looping, s.last
 	s.mu.Unlock()
 	if !looping {
-		return s.Scan(ctx, cfg)
+		return s.Scan(ctx, cfg, logger)
 	}
 	if last != nil {
 		return last
@@ -111,7 +119,7 @@ func (s *SPNScanner) Latest(ctx context.Context, cfg *config.Config) *facts.Dupl
 
 // Scan scans every configured domain's scope once, each scope once however
 // many domains share it, and returns the result.
-func (s *SPNScanner) Scan(ctx context.Context, cfg *config.Config) *facts.DuplicateSPNs {
+func (s *SPNScanner) Scan(ctx context.Context, cfg *config.Config, logger *slog.Logger) *facts.DuplicateSPNs {
 	s.scanMu.Lock()
 	defer s.scanMu.Unlock()
 	start := time.Now()
@@ -124,7 +132,7 @@ func (s *SPNScanner) Scan(ctx context.Context, cfg *config.Config) *facts.Duplic
 	for i := range cfg.Domains {
 		d := &cfg.Domains[i]
 		limit = max(limit, d.MaxDuplicateSPNs)
-		scope, mode, err := s.scanDomain(ctx, cfg, d, seen)
+		scope, mode, err := s.scanDomain(ctx, cfg, d, seen, logger)
 		if mode != "" {
 			modes[mode]++
 		}
@@ -171,15 +179,15 @@ func (s *SPNScanner) Scan(ctx context.Context, cfg *config.Config) *facts.Duplic
 		close(s.done)
 	}
 	s.last = &res
-	s.logger.Debug("SPN scan", "duration", res.ScanDuration, "modes", modes, "accounts", res.AccountsScanned, "duplicates", res.Total, "err", res.Error)
+	logger.Debug("SPN scan", "duration", res.ScanDuration, "modes", modes, "accounts", res.AccountsScanned, "duplicates", res.Total, "err", res.Error)
 	return &res
 }
 
 // scanDomain refreshes the index of d's scope, unless another domain already
 // did in this scan (done). It returns the scope ("" when unknown) and the
 // mode of the scan it made ("" for none).
-func (s *SPNScanner) scanDomain(ctx context.Context, cfg *config.Config, d *config.Domain, done map[string]bool) (scope, mode string, err error) {
-	conn, err := directory.DialGlobalCatalog(ctx, *d, &cfg.Kerberos, s.logger)
+func (s *SPNScanner) scanDomain(ctx context.Context, cfg *config.Config, d *config.Domain, done map[string]bool, logger *slog.Logger) (scope, mode string, err error) {
+	conn, err := directory.DialGlobalCatalog(ctx, *d, &cfg.Kerberos, logger)
 	if err != nil {
 		return "", "", err
 	}

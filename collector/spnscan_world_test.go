@@ -37,11 +37,11 @@ func TestWorldSPNScanIncremental(t *testing.T) {
 	cfg := worldConfig(t, w, nil, "")
 	admin := worldConfig(t, w, nil, "")
 	admin.Domains[0].Bind = config.Bind{Method: "simple", Username: w.AdminUser + "@" + w.Domain, Password: config.NewSecret(w.AdminPassword)}
-	user, asAdmin := NewSPNScanner(slog.New(slog.DiscardHandler)), NewSPNScanner(slog.New(slog.DiscardHandler))
+	user, asAdmin := NewSPNScanner(), NewSPNScanner()
 	scans := map[*SPNScanner]map[string]int{user: {}, asAdmin: {}}
 	scan := func(s *SPNScanner, c *config.Config, wantMode string) {
 		t.Helper()
-		res := s.Scan(ctx, c)
+		res := s.Scan(ctx, c, slog.New(slog.DiscardHandler))
 		if !res.Scanned || res.Error != "" {
 			t.Fatalf("scan: %+v", res)
 		}

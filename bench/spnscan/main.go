@@ -49,9 +49,10 @@ func main() {
 		log.Fatal(err)
 	}
 	ctx := context.Background()
-	scanner := collector.NewSPNScanner(slog.New(slog.DiscardHandler))
+	scanner := collector.NewSPNScanner()
+	logger := slog.New(slog.DiscardHandler)
 
-	full := scanner.Scan(ctx, cfg)
+	full := scanner.Scan(ctx, cfg, logger)
 	if full.Error != "" {
 		log.Fatalf("full scan: %s", full.Error)
 	}
@@ -63,7 +64,7 @@ func main() {
 	fmt.Println()
 
 	changed := change(*url, *user, *password, *base, *accounts)
-	inc := scanner.Scan(ctx, cfg)
+	inc := scanner.Scan(ctx, cfg, logger)
 	if inc.Error != "" {
 		log.Fatalf("incremental scan: %s", inc.Error)
 	}
