@@ -34,7 +34,7 @@ command -v samba >/dev/null || die "samba is not installed (bash testenv/install
 
 pid_of() { # the bench DC's samba root process, if running
 	local p
-	p=$(tr -dc 0-9 <"$DIR/dc/run/samba.pid" 2>/dev/null) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null &&
+	p=$(tr -dc 0-9 2>/dev/null <"$DIR/dc/run/samba.pid") && [ -n "$p" ] && kill -0 "$p" 2>/dev/null &&
 		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = samba ] && echo "$p"
 }
 stop_dc() {

@@ -71,11 +71,10 @@ type SPNAccount struct {
 var showDeleted = ldap.NewControlString("1.2.840.113556.1.4.417", false, "")
 
 // ScanSPNs streams accounts with their SPNs to fn, page by page. With
-// sinceUSN 0 it reads every account that holds an SPN. Otherwise it reads
-// only the accounts (objects of class user, which computers and managed
-// service accounts are, or any object with an SPN) changed after that USN
-// of this server, with or without SPNs now, and, where visible, deleted
-// ones: fn then replaces what it knew of each. fn must not search c.
+// sinceUSN 0 it reads every object that holds an SPN. Otherwise it reads
+// only the objects changed after that USN of this server, with or without
+// SPNs now, and, where visible, deleted ones: fn then replaces what it knew
+// of each (an object without SPNs is one to forget). fn must not search c.
 func (c *Conn) ScanSPNs(ctx context.Context, sinceUSN int64, fn func(SPNAccount) error) error {
 	names, err := c.netbiosNames(ctx) // read before the scan: callbacks do no I/O
 	if err != nil {
@@ -84,7 +83,10 @@ func (c *Conn) ScanSPNs(ctx context.Context, sinceUSN int64, fn func(SPNAccount)
 	filter := "(servicePrincipalName=*)"
 	var controls []ldap.Control
 	if sinceUSN > 0 {
-		filter = "(&(uSNChanged>=" + strconv.FormatInt(sinceUSN+1, 10) + ")(|(objectClass=user)(servicePrincipalName=*)))"
+		// Nothing but the USN: every changed object, so that one that lost its
+		// SPNs is seen too. A narrower filter ((objectClass=user), say) makes
+		// the DC intersect the USN range with a class index of every account.
+		filter = "(uSNChanged>=" + strconv.FormatInt(sinceUSN+1, 10) + ")"
 		controls = []ldap.Control{showDeleted}
 	}
 	attrs := []string{"objectGUID", "sAMAccountName", "servicePrincipalName", "isDeleted"}
@@ -99,6 +101,9 @@ func (c *Conn) ScanSPNs(ctx context.Context, sinceUSN int64, fn func(SPNAccount)
 			return fn(a) // a tombstone: no SPNs, whatever it says
 		}
 		a.SPNs = e.GetAttributeValues("servicePrincipalName")
+		if len(a.SPNs) == 0 {
+			return fn(a) // needs no name (and may be no account at all)
+		}
 		var err error
 		if a.Name, err = c.accountName(names, e.DN, e.GetAttributeValue("sAMAccountName")); err != nil {
 			return err
