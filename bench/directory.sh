@@ -21,6 +21,9 @@ cd "$(dirname "$0")/.."
 N=${BENCH_ACCOUNTS:-100000}
 DIR=${BENCH_DIR:-/tmp/kte-bench}
 IP=${BENCH_IP:-127.0.0.5}
+# mdb or tdb (Samba's default): only mdb indexes a uSNChanged range, as Active Directory does;
+# on tdb every incremental search walks the whole database on the DC
+BACKEND=${BENCH_BACKEND:-mdb}
 REALM=BENCH.TEST
 BASEDN=DC=bench,DC=test
 PASS='Passw0rd!Bench1'
@@ -86,7 +89,7 @@ provision() {
 	mkdir -p "$DIR"
 	: >"$DIR/empty.conf"
 	samba-tool domain provision -s "$DIR/empty.conf" --targetdir="$DIR/dc" --realm=$REALM --domain=BENCH \
-		--host-name=benchdc --server-role=dc --dns-backend=NONE --adminpass="$PASS" \
+		--host-name=benchdc --server-role=dc --dns-backend=NONE --backend-store="$BACKEND" --adminpass="$PASS" \
 		--option="interfaces=$IP/8" --option="bind interfaces only=yes" >"$DIR/provision.log" 2>&1 ||
 		die "provision failed; see $DIR/provision.log"
 	# LDAP only: no SMB, KDC, DNS or RPC servers of its own next to the test world's
@@ -104,14 +107,17 @@ provision() {
 	t0=$(date +%s.%N)
 	ldif | ldbadd --nosync -o batch_mode -o transaction_index_cache_size=1000000 -H "$DIR/dc/private/sam.ldb" >"$DIR/load.log" 2>&1 ||
 		die "ldbadd failed; see $DIR/load.log"
-	dup_ldif | ldbmodify -H "tdb://$DIR/dc/private/sam.ldb.d/$(echo "$BASEDN" | tr '[:lower:]' '[:upper:]').ldb" >>"$DIR/load.log" 2>&1 ||
+	local partition
+	partition=$DIR/dc/private/sam.ldb.d/$(echo "$BASEDN" | tr '[:lower:]' '[:upper:]').ldb
+	[ "$BACKEND" = mdb ] && partition="mdb://$partition" || partition="tdb://$partition"
+	dup_ldif | ldbmodify -H "$partition" >>"$DIR/load.log" 2>&1 ||
 		die "the raw write of the duplicates failed; see $DIR/load.log"
 	t1=$(date +%s.%N)
-	say "loaded $N accounts in $(echo "$t1 - $t0" | bc)s"
-	echo "$N" >"$DIR/.accounts"
+	say "loaded $N accounts ($BACKEND) in $(echo "$t1 - $t0" | bc)s"
+	echo "$N $BACKEND" >"$DIR/.accounts"
 }
 
-[ "$(cat "$DIR/.accounts" 2>/dev/null)" = "$N" ] || provision
+[ "$(cat "$DIR/.accounts" 2>/dev/null)" = "$N $BACKEND" ] || provision
 start_dc
 
 URL=ldaps://$IP
@@ -128,4 +134,4 @@ read -r all_s all_n < <(raw)
 say "raw ldapsearch -E pr=1000 '(servicePrincipalName=*)', the scan's 3 attributes: ${raw_s}s for $raw_n entries"
 say "raw ldapsearch -E pr=1000 '(servicePrincipalName=*)', all attributes:        ${all_s}s for $all_n entries"
 go run ./bench/spnscan -url "$URL" -realm "$REALM" -base "$BASEDN" -user "Administrator@$REALM" -password "$PASS" \
-	-accounts "$N" -raw-seconds "$raw_s"
+	-accounts "$N" -raw-seconds "$raw_s" -dc-session "$(pid_of)"
