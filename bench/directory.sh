@@ -121,17 +121,25 @@ provision() {
 start_dc
 
 URL=ldaps://$IP
-raw() { # raw ATTRS...: a paged dump of every SPN holder, timed
-	local t0 t1 n
+dc_cpu() { # CPU seconds (user + system) used so far by the bench DC's samba processes
+	local sid
+	sid=$(pid_of) || { echo 0; return; }
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v sid="$sid" '{
+		sub(/^.*\) /, ""); if ($4 == sid) t += $12 + $13 } END { printf "%.2f", t / 100 }'
+}
+raw() { # raw ATTRS...: a paged dump of every SPN holder, timed: seconds, entries, DC CPU seconds
+	local t0 t1 c0 c1 n
+	c0=$(dc_cpu)
 	t0=$(date +%s.%N)
 	n=$(ldapsearch -LLL -x -H "$URL" -D "Administrator@$REALM" -w "$PASS" -b "$BASEDN" -E pr=1000/noprompt \
 		'(servicePrincipalName=*)' "$@" | grep -c '^dn:')
 	t1=$(date +%s.%N)
-	echo "$(echo "$t1 - $t0" | bc) $n"
+	c1=$(dc_cpu)
+	echo "$(echo "$t1 - $t0" | bc) $n $(echo "$c1 - $c0" | bc)"
 }
-read -r raw_s raw_n < <(raw objectGUID sAMAccountName servicePrincipalName)
-read -r all_s all_n < <(raw)
-say "raw ldapsearch -E pr=1000 '(servicePrincipalName=*)', the scan's 3 attributes: ${raw_s}s for $raw_n entries"
-say "raw ldapsearch -E pr=1000 '(servicePrincipalName=*)', all attributes:        ${all_s}s for $all_n entries"
+read -r raw_s raw_n raw_cpu < <(raw objectGUID sAMAccountName servicePrincipalName)
+read -r all_s all_n all_cpu < <(raw)
+say "raw ldapsearch -E pr=1000 '(servicePrincipalName=*)', the scan's 3 attributes: ${raw_s}s for $raw_n entries, DC CPU ${raw_cpu}s"
+say "raw ldapsearch -E pr=1000 '(servicePrincipalName=*)', all attributes:        ${all_s}s for $all_n entries, DC CPU ${all_cpu}s"
 go run ./bench/spnscan -url "$URL" -realm "$REALM" -base "$BASEDN" -user "Administrator@$REALM" -password "$PASS" \
-	-accounts "$N" -raw-seconds "$raw_s" -dc-session "$(pid_of)"
+	-accounts "$N" -raw-seconds "$raw_s" -raw-cpu "$raw_cpu" -dc-session "$(pid_of)"

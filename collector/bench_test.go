@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,6 +120,23 @@ func BenchmarkSPNIndex1M(b *testing.B) {
 			b.Fatalf("duplicates = %d, want %d", got, accounts/100)
 		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1e6, "MB-live-heap")
+		b.ReportMetric(peakRSSMB(), "MB-peak-RSS")
 		runtime.KeepAlive(x)
 	}
+}
+
+// peakRSSMB is the process's peak resident set (VmHWM), 0 where /proc has
+// none: with the garbage of building the index, what the OS saw.
+func peakRSSMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb float64
+		if _, err := fmt.Sscanf(line, "VmHWM: %f kB", &kb); err == nil {
+			return kb / 1024
+		}
+	}
+	return 0
 }

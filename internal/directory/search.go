@@ -13,8 +13,8 @@ import (
 )
 
 // pageSize is how many entries the server sends per page of a subtree
-// search; AD's default MaxPageSize is 1000.
-const pageSize = 500
+// search: AD's default MaxPageSize, the most it sends.
+const pageSize = 1000
 
 // forEach streams the entries of a subtree search to fn, page by page, so
 // that a forest-wide scan holds one page at a time, never the directory.
