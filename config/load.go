@@ -456,6 +456,7 @@ func (v *validator) atLeast(path string, d Duration, least time.Duration) {
 func (c *Config) validate(v *validator) {
 	v.atLeast("global.collection_interval", c.Global.CollectionInterval, MinCollectionInterval)
 	v.atLeast("global.collector_timeout", c.Global.CollectorTimeout, MinCollectorTimeout)
+	v.atLeast("global.spn_scan_interval", c.Global.SPNScanInterval, MinCollectionInterval)
 	v.atLeast("dns.timeout", c.DNS.Timeout, MinNetworkTimeout)
 	for i := range c.Domains {
 		p := fmt.Sprintf("domains[%d]", i)
