@@ -109,10 +109,9 @@ func (s spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 	}
 
 	var errs []error
-	// A probe asks about one instance: the forest-wide duplicate scan is the
-	// background loop's job, not every /probe request's.
-	// The scan runs on its own schedule (SPNScanner): this takes its last
-	// result, waiting only for the first one.
+	// The forest-wide duplicate scan runs on its own schedule (SPNScanner):
+	// a cycle takes its last result, waiting only for the first one; a probe
+	// asks about one instance and takes none.
 	dup := &facts.DuplicateSPNs{}
 	if !env.Probe {
 		scanner := s.scan
