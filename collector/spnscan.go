@@ -29,7 +29,7 @@ const (
 // between scans and refreshes it from the accounts changed since the last
 // scan (uSNChanged above the DC's highestCommittedUSN then). It reads the
 // whole scope again:
-//   - on the first scan, and after a scan of the scope failed;
+//   - on the first scan, and after a full scan of the scope failed;
 //   - when it reaches another DC (URL, dsServiceName or invocationId differ)
 //     or the DC's USN went back: USNs are per DC and per copy of its database;
 //   - every global.spn_full_scan_interval: an incremental scan does not see a
@@ -197,8 +197,7 @@ func (s *SPNScanner) scanDomain(ctx context.Context, cfg *config.Config, d *conf
 	}
 	server, err := conn.ServerState(ctx) // before the scan: what changes during it is read again next time
 	if err != nil {
-		delete(s.scopes, scope)
-		return scope, "", fmt.Errorf("SPN scan of %s: %w", scope, err)
+		return scope, "", fmt.Errorf("SPN scan of %s: %w", scope, err) // the index, if any, stands as it was
 	}
 	si := s.scopes[scope]
 	mode = scanIncremental
