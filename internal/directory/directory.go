@@ -67,6 +67,10 @@ type Conn struct {
 	netbios   map[string]string // partition DN (upper case) -> NetBIOS domain name
 	domainSID string            // the domain partition's objectSid, string form
 	token     map[string]bool   // SIDs (string form) of this connection's identity
+
+	// inCallback counts, per goroutine, the search callbacks of this
+	// connection it is running: the nested-search guard (search.go).
+	inCallback map[uint64]int
 }
 
 // URL is the address of the server this connection talks to.

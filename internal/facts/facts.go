@@ -227,6 +227,13 @@ type DuplicateSPNs struct {
 	Top []DuplicateSPN
 	// AccountsScanned is how many accounts with SPNs were read.
 	AccountsScanned int
+	// ScanDuration is how long the last scan took; LastSuccess is when a
+	// scan last ended without error (zero: never).
+	ScanDuration time.Duration
+	LastSuccess  time.Time
+	// Scans counts the scans of a scope made so far, by mode: "full" or
+	// "incremental".
+	Scans map[string]int
 }
 
 // DuplicateSPN is one SPN held by more than one account.

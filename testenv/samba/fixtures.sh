@@ -133,6 +133,22 @@ accounts_ldif() {
 		"$BASEDN" "$BASEDN"
 }
 
+# Bulk SPN holders: BULK_ACCOUNTS accounts in OU=Bulk, each with two HTTP/ SPNs of its own (no
+# duplicates, no MSSQLSvc/: they must change neither the duplicate count nor what discovery
+# finds), disabled and without a password (no keys to derive: the batch stays fast). They make
+# the forest-wide SPN searches run to several pages, as in a real domain.
+BULK_ACCOUNTS=300
+bulk_ldif() {
+	local i sam
+	printf 'dn: OU=Bulk,%s\nobjectClass: organizationalUnit\n\n' "$BASEDN"
+	for i in $(seq -w 1 $BULK_ACCOUNTS); do
+		sam=bulk$i
+		printf 'dn: CN=%s,OU=Bulk,%s\nobjectClass: user\nsAMAccountName: %s\nuserAccountControl: %d\n' \
+			"$sam" "$BASEDN" "$sam" $((UF_NORMAL_ACCOUNT | UF_ACCOUNTDISABLE))
+		printf 'servicePrincipalName: HTTP/%s.%s\nservicePrincipalName: HTTP/%s\n\n' "$sam" "$DNSDOMAIN" "$sam"
+	done
+}
+
 # ldb_apply TOOL: ldbadd or ldbmodify on DC1's sam.ldb, LDIF on stdin, logged
 ldb_apply() {
 	local ldif log=$LOGS/${FIXLOG:-fixtures}.log
@@ -146,6 +162,7 @@ make_accounts() {
 	# ldbadd takes add records only: the group membership goes through ldbmodify
 	accounts_ldif | awk -v RS= -v ORS='\n\n' '!/changetype: modify/' | ldb_apply ldbadd
 	accounts_ldif | awk -v RS= -v ORS='\n\n' '/changetype: modify/' | ldb_apply ldbmodify
+	bulk_ldif | FIXLOG=fixtures-bulk ldb_apply ldbadd
 	# RBCD: SQLE$'s msDS-AllowedToActOnBehalfOfOtherIdentity allows sqlsvc_r. Samba 4.17 lets
 	# only system write it (local samba-tool; over LDAP: "can only be modified as system").
 	st delegation add-principal 'SQLE$' sqlsvc_r
