@@ -4,6 +4,10 @@ export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: build test unit-test demo demo-stop lint bench
 
+# The static checker: golangci-lint at a pinned version, built from the Go
+# module proxy into GOPATH/bin when that version is not there yet.
+GOLANGCI_LINT_VERSION ?= v2.15.0
+
 build:
 	$(GO) build -o kerberos_exporter ./cmd/kerberos_exporter
 
@@ -13,6 +17,7 @@ test:
 	bash testenv/install-deps.sh
 	bash testenv/samba/world.sh up
 	$(GO) vet ./...
+	$(MAKE) lint
 	$(GO) test -race -count=1 -timeout 60m ./...
 
 # Fast loop without the test world or external programs.
@@ -27,6 +32,12 @@ demo: build
 
 demo-stop:
 	bash testenv/demo.sh stop
+
+lint:
+	@bin="$$($(GO) env GOPATH)/bin/golangci-lint"; \
+	"$$bin" version 2>/dev/null | grep -q ' $(GOLANGCI_LINT_VERSION:v%=%) ' || \
+		$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); \
+	echo "$$bin run ./..."; "$$bin" run ./...
 
 bench:
 	bash bench/run.sh

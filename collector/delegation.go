@@ -355,8 +355,9 @@ func readAccount(ctx context.Context, conn *directory.Conn, r accountRef) (*acco
 	return read, nil
 }
 
-// judgePath decides which mechanisms let the front end's account delegate
-// to the back end.
+// judgePath matches the two accounts' delegation settings against the back
+// end's SPNs: which mechanisms are set up for this path (a fact; whether that
+// is enough, and what to do, is internal/diagnosis's delegationFindings).
 func judgePath(p pathPlan, from, to *accountRead) facts.DelegationPath {
 	path := facts.DelegationPath{
 		FromInstance: p.fromInstance, LinkedServer: p.linkedServer, ToTarget: p.toTarget,

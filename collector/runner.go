@@ -81,6 +81,7 @@ func (r *Runner) Last() *Result {
 
 // Loop runs a cycle now and then every collection interval until ctx ends.
 func (r *Runner) Loop(ctx context.Context) {
+	startSPNScans(ctx, r.collectors, r.Config, r.logger) // on their own schedule (spnscan.go)
 	for {
 		r.RunOnce(ctx)
 		timer := time.NewTimer(r.Config().Global.CollectionInterval.Duration())

@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,11 +13,10 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/directory"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
-	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
 )
 
 func init() {
-	register("spn", PhaseDirectory, true, func() Collector { return spnCollector{} })
+	register("spn", PhaseDirectory, true, func() Collector { return spnCollector{scan: NewSPNScanner()} })
 }
 
 var (
@@ -50,14 +48,30 @@ var (
 		prometheus.BuildFQName(Namespace, "spn", "accounts_scanned"),
 		"Number of accounts with SPNs read in the forest-wide duplicate scan.",
 		nil, nil)
+	spnScanDurationDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "spn", "scan_duration_seconds"),
+		"How long the last forest-wide duplicate SPN scan took (it runs every spn_scan_interval, apart from the collection cycle).",
+		nil, nil)
+	spnScanLastSuccessDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "spn", "scan_last_success_timestamp_seconds"),
+		"When the forest-wide duplicate SPN scan last ended without error, in seconds since the Unix epoch.",
+		nil, nil)
+	spnScansDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "spn", "scans_total"),
+		"Forest-wide duplicate SPN scans of a scope (forest or domain) completed, by mode: full (every account) or incremental (accounts changed since the last scan).",
+		[]string{"mode"}, nil)
 )
 
 // spnCollector asks the Global Catalog who holds each expected SPN, and scans
 // the forest for SPNs held by more than one account (the KDC then cannot
 // tell which key to use, and Kerberos fails for that SPN).
-type spnCollector struct{}
+type spnCollector struct {
+	// scan runs the forest-wide duplicate scan on its own schedule once
+	// the runner's Loop starts it; nil: Update scans with a scanner of its own.
+	scan *SPNScanner
+}
 
-func (spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
+func (s spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
 	cfg := env.Config
 	if len(cfg.Domains) == 0 {
 		return nil
@@ -95,11 +109,16 @@ func (spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 	}
 
 	var errs []error
-	// A probe asks about one instance: the forest-wide duplicate scan is the
-	// background loop's job, not every /probe request's.
+	// The forest-wide duplicate scan runs on its own schedule (SPNScanner):
+	// a cycle takes its last result, waiting only for the first one; a probe
+	// asks about one instance and takes none.
 	dup := &facts.DuplicateSPNs{}
 	if !env.Probe {
-		wg.Go(func() { dup = scanDuplicates(ctx, cfg, conns, dialErrs) })
+		scanner := s.scan
+		if scanner == nil {
+			scanner = NewSPNScanner()
+		}
+		wg.Go(func() { dup = scanner.Latest(ctx, cfg, env.Logger) })
 	}
 	// Every expected SPN of a domain's targets, asked in batched searches,
 	// domain by domain in configuration order.
@@ -156,110 +175,6 @@ func (spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 	return errors.Join(dedupeErrors(errs)...)
 }
 
-// scanDuplicates streams every account with SPNs once per forest (or per
-// domain, where no Global Catalog is configured) and counts SPNs held by more
-// than one account.
-func scanDuplicates(ctx context.Context, cfg *config.Config, conns []*directory.Conn, dialErrs []error) *facts.DuplicateSPNs {
-	counter := newDuplicateCounter()
-	scanned := map[string]bool{}
-	var errs []string
-	limit := 0
-	for i, c := range conns {
-		limit = max(limit, cfg.Domains[i].MaxDuplicateSPNs)
-		if c == nil {
-			errs = append(errs, dialErrs[i].Error())
-			continue
-		}
-		scope, err := c.ScanScope(ctx)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		if scanned[scope] {
-			continue
-		}
-		scanned[scope] = true
-		if err := c.ForEachSPNHolder(ctx, func(h directory.Holder, spns []string) error {
-			counter.add(h.Name, spns)
-			return nil
-		}); err != nil {
-			errs = append(errs, fmt.Sprintf("duplicate SPN scan of %s: %v", scope, err))
-		}
-	}
-	if limit == 0 {
-		limit = config.DefaultMaxDuplicateSPNs
-	}
-	res := counter.result(limit)
-	res.Scanned = len(errs) == 0
-	res.Error = strings.Join(errs, "; ")
-	return &res
-}
-
-// duplicateCounter counts SPNs held by more than one account in a stream of
-// accounts, in memory that grows with the number of distinct SPNs (one map
-// entry each) and accounts (one name each), never with the directory's full
-// entries: only duplicated SPNs keep their list of holders. A duplicate is
-// spelled as the account that made it one spells it (AD ignores case).
-type duplicateCounter struct {
-	first    map[string]int32 // SPN key -> index in holders of its first holder
-	holders  []string
-	dups     map[string]*facts.DuplicateSPN
-	accounts int
-}
-
-func newDuplicateCounter() *duplicateCounter {
-	return &duplicateCounter{first: map[string]int32{}, dups: map[string]*facts.DuplicateSPN{}}
-}
-
-// add records one account and its SPNs. An account listing the same SPN
-// twice (in different case) holds it once.
-func (d *duplicateCounter) add(holder string, spns []string) {
-	d.accounts++
-	idx := int32(len(d.holders))
-	d.holders = append(d.holders, holder)
-	for _, s := range spns {
-		key := spn.Key(s)
-		firstIdx, seen := d.first[key]
-		switch {
-		case !seen:
-			d.first[key] = idx
-		case firstIdx == idx:
-		default:
-			dup := d.dups[key]
-			if dup == nil {
-				dup = &facts.DuplicateSPN{SPN: s, Accounts: []string{d.holders[firstIdx]}}
-				d.dups[key] = dup
-			}
-			if !slices.Contains(dup.Accounts, holder) {
-				dup.Accounts = append(dup.Accounts, holder)
-			}
-		}
-	}
-}
-
-// result returns the count and the limit duplicates with the most holders
-// (ties by SPN), each with its holders sorted.
-func (d *duplicateCounter) result(limit int) facts.DuplicateSPNs {
-	res := facts.DuplicateSPNs{Total: len(d.dups), AccountsScanned: d.accounts}
-	top := make([]facts.DuplicateSPN, 0, len(d.dups))
-	for _, dup := range d.dups {
-		accounts := slices.Clone(dup.Accounts)
-		slices.Sort(accounts)
-		top = append(top, facts.DuplicateSPN{SPN: dup.SPN, Accounts: accounts})
-	}
-	slices.SortFunc(top, func(a, b facts.DuplicateSPN) int {
-		if c := cmp.Compare(len(b.Accounts), len(a.Accounts)); c != 0 {
-			return c
-		}
-		return cmp.Compare(spn.Key(a.SPN), spn.Key(b.SPN))
-	})
-	if limit >= 0 && len(top) > limit {
-		top = top[:limit]
-	}
-	res.Top = top
-	return res
-}
-
 // dedupeErrors keeps the first of errors with the same text: a dead DC fails
 // every lookup with the same message.
 func dedupeErrors(errs []error) []error {
@@ -287,6 +202,15 @@ func (spnCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 		}
 		for _, h := range e.Holders {
 			ch <- prometheus.MustNewConstMetric(spnHolderInfoDesc, prometheus.GaugeValue, 1, e.Target, e.SPN, h)
+		}
+	}
+	if d := snap.Duplicates; d != nil && d.Scans != nil {
+		ch <- prometheus.MustNewConstMetric(spnScanDurationDesc, prometheus.GaugeValue, d.ScanDuration.Seconds())
+		if !d.LastSuccess.IsZero() {
+			ch <- prometheus.MustNewConstMetric(spnScanLastSuccessDesc, prometheus.GaugeValue, float64(d.LastSuccess.UnixMilli())/1000)
+		}
+		for _, mode := range []string{scanFull, scanIncremental} {
+			ch <- prometheus.MustNewConstMetric(spnScansDesc, prometheus.CounterValue, float64(d.Scans[mode]), mode)
 		}
 	}
 	if d := snap.Duplicates; d != nil && d.Scanned {

@@ -5,14 +5,22 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 )
 
-func TestDuplicateCounter(t *testing.T) {
-	// A stream as ForEachSPNHolder delivers it: one account at a time.
+// guid makes a distinct objectGUID for test account n.
+func guid(n int) [16]byte {
+	var g [16]byte
+	g[0], g[1], g[2] = byte(n), byte(n>>8), byte(n>>16)
+	return g
+}
+
+func TestSPNIndex(t *testing.T) {
+	// A stream as ScanSPNs delivers it: one account at a time.
 	stream := []struct {
 		holder string
 		spns   []string
@@ -26,11 +34,11 @@ func TestDuplicateCounter(t *testing.T) {
 		{`CORP\web3`, []string{"HTTP/APP.corp.test", "HTTP/app"}},
 		{`CHILD\unique`, []string{"MSSQLSvc/sqlu.child.corp.test:1433"}},
 	}
-	c := newDuplicateCounter()
-	for _, e := range stream {
-		c.add(e.holder, e.spns)
+	x := newSPNIndex()
+	for i, e := range stream {
+		x.put(guid(i), e.holder, e.spns)
 	}
-	got := c.result(10)
+	got := x.result(10)
 	want := facts.DuplicateSPNs{
 		Total:           3,
 		AccountsScanned: 7,
@@ -44,23 +52,53 @@ func TestDuplicateCounter(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("result(10) =\n%+v\nwant\n%+v", got, want)
 	}
-	if top := c.result(1); top.Total != 3 || len(top.Top) != 1 || top.Top[0].SPN != "HTTP/app.corp.test" {
+	if top := x.result(1); top.Total != 3 || len(top.Top) != 1 || top.Top[0].SPN != "HTTP/app.corp.test" {
 		t.Errorf("result(1) = %+v; want the total of 3 and only the SPN with the most holders", top)
 	}
-	// Only duplicated SPNs keep their holder lists.
-	if len(c.dups) != 3 || len(c.first) != 5 {
-		t.Errorf("counter keeps %d duplicate lists and %d SPN keys; want 3 and 5", len(c.dups), len(c.first))
+	// Only duplicated SPNs keep holder lists.
+	if len(x.shared) != 3 || len(x.bySPN) != 5 {
+		t.Errorf("index keeps %d holder lists and %d SPN keys; want 3 and 5", len(x.shared), len(x.bySPN))
+	}
+
+	// What an incremental scan does: replace changed accounts, drop deleted
+	// ones and those left without SPNs.
+	x.put(guid(4), `CORP\web2`, []string{"HTTP/web2.corp.test"}) // its SPN moved off the shared name
+	x.put(guid(3), `CORP\sqldup2`, nil)                          // its duplicate SPN removed
+	x.remove(guid(5))                                            // web3 deleted
+	x.remove(guid(99))                                           // never known: no error
+	x.put(guid(7), `CORP\new`, []string{"HTTP/ODD.corp.test"})   // a new duplicate
+	got = x.result(10)
+	want = facts.DuplicateSPNs{
+		Total:           1,
+		AccountsScanned: 6,
+		Top:             []facts.DuplicateSPN{{SPN: "HTTP/ODD.corp.test", Accounts: []string{`CORP\new`, `CORP\odd`}}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("after changes, result(10) =\n%+v\nwant\n%+v", got, want)
+	}
+	if len(x.shared) != 1 || len(x.bySPN) != 6 || len(x.free) != 1 {
+		t.Errorf("index keeps %d holder lists, %d SPN keys, %d free slots; want 1, 6, 1", len(x.shared), len(x.bySPN), len(x.free))
+	}
+	x.put(guid(8), `CORP\reuse`, []string{"HTTP/reuse"})
+	if len(x.free) != 0 || len(x.slots) != 7 {
+		t.Errorf("a freed slot must be reused: %d free, %d slots", len(x.free), len(x.slots))
 	}
 }
 
-func TestDuplicateCounterManyAccounts(t *testing.T) {
-	c := newDuplicateCounter()
+func TestSPNIndexManyAccounts(t *testing.T) {
+	x := newSPNIndex()
 	for i := range 10000 {
-		c.add(fmt.Sprintf(`CORP\host%d$`, i), []string{fmt.Sprintf("HOST/host%d.corp.test", i), "HOST/shared"})
+		x.put(guid(i), fmt.Sprintf(`CORP\host%d$`, i), []string{fmt.Sprintf("HOST/host%d.corp.test", i), "HOST/shared"})
 	}
-	got := c.result(5)
+	got := x.result(5)
 	if got.Total != 1 || got.AccountsScanned != 10000 || len(got.Top) != 1 || len(got.Top[0].Accounts) != 10000 {
 		t.Errorf("Total %d, scanned %d, top %d; want 1 duplicate with 10000 holders", got.Total, got.AccountsScanned, len(got.Top))
+	}
+	for i := range 9999 {
+		x.remove(guid(i))
+	}
+	if got := x.result(5); got.Total != 0 || got.AccountsScanned != 1 || len(x.bySPN) != 2 {
+		t.Errorf("after removing all but one: %+v, %d keys", got, len(x.bySPN))
 	}
 }
 
@@ -124,5 +162,36 @@ kerberos_spn_present{spn="MSSQLSvc/sqlx.corp.test:1433",target="sqlx"} 1
 	snap.Duplicates = &facts.DuplicateSPNs{Error: "ldaps://gc: timeout"}
 	if n := testutil.CollectAndCount(c, "kerberos_spn_duplicates", "kerberos_spn_accounts_scanned"); n != 0 {
 		t.Errorf("%d duplicate-scan samples after a failed scan, want 0", n)
+	}
+}
+
+func TestSPNScanMetrics(t *testing.T) {
+	snap := facts.New(testTime)
+	// A failed incremental scan after a good one: the figures of the last
+	// good one stand, with their time; the counters go on.
+	snap.Duplicates = &facts.DuplicateSPNs{Scanned: true, Error: "ldaps://dc1: connection refused",
+		ScanDuration: 1500 * time.Millisecond, LastSuccess: time.Unix(1700000000, 500e6),
+		Scans: map[string]int{scanFull: 2, scanIncremental: 7}}
+	c := snapshotMetrics{spnCollector{}, snap}
+	want := `
+# HELP kerberos_spn_scan_duration_seconds How long the last forest-wide duplicate SPN scan took (it runs every spn_scan_interval, apart from the collection cycle).
+# TYPE kerberos_spn_scan_duration_seconds gauge
+kerberos_spn_scan_duration_seconds 1.5
+# HELP kerberos_spn_scan_last_success_timestamp_seconds When the forest-wide duplicate SPN scan last ended without error, in seconds since the Unix epoch.
+# TYPE kerberos_spn_scan_last_success_timestamp_seconds gauge
+kerberos_spn_scan_last_success_timestamp_seconds 1.7000000005e+09
+# HELP kerberos_spn_scans_total Forest-wide duplicate SPN scans of a scope (forest or domain) completed, by mode: full (every account) or incremental (accounts changed since the last scan).
+# TYPE kerberos_spn_scans_total counter
+kerberos_spn_scans_total{mode="full"} 2
+kerberos_spn_scans_total{mode="incremental"} 7
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "kerberos_spn_scan_duration_seconds",
+		"kerberos_spn_scan_last_success_timestamp_seconds", "kerberos_spn_scans_total"); err != nil {
+		t.Error(err)
+	}
+	// A probe's snapshot has no scan: none of these.
+	snap.Duplicates = &facts.DuplicateSPNs{}
+	if n := testutil.CollectAndCount(c, "kerberos_spn_scan_duration_seconds", "kerberos_spn_scans_total"); n != 0 {
+		t.Errorf("%d scan metrics without a scan", n)
 	}
 }

@@ -120,16 +120,10 @@ func (t *Target) setAccount(cfg *config.Config, raw, source string, def *config.
 // hostNetBIOS is the SQL host's NetBIOS name: configured, reported by the
 // server, or the first label of its DNS name.
 func hostNetBIOS(inst *config.SQLInstance, seen *facts.SQLInstance) string {
-	switch {
-	case inst.NetBIOSName != "":
-		return inst.NetBIOSName
-	case seen != nil && seen.PhysicalNetBIOS != "":
-		return seen.PhysicalNetBIOS
-	case seen != nil && seen.MachineName != "":
-		return seen.MachineName
+	if seen == nil {
+		return spn.HostNetBIOS(inst.NetBIOSName, "", "", inst.Host)
 	}
-	first, _, _ := strings.Cut(inst.Host, ".")
-	return first
+	return spn.HostNetBIOS(inst.NetBIOSName, seen.PhysicalNetBIOS, seen.MachineName, inst.Host)
 }
 
 // defaultDomain is the configured domain named name, or the first one.
@@ -144,28 +138,10 @@ func defaultDomain(cfg *config.Config, name string) *config.Domain {
 }
 
 // findDomain finds a configured domain by its DNS or NetBIOS name.
-func findDomain(cfg *config.Config, name string) *config.Domain {
-	if name == "" {
-		return nil
-	}
-	for i := range cfg.Domains {
-		d := &cfg.Domains[i]
-		if strings.EqualFold(d.Name, name) || strings.EqualFold(netbiosName(d), name) {
-			return d
-		}
-	}
-	return nil
-}
+func findDomain(cfg *config.Config, name string) *config.Domain { return cfg.FindDomain(name) }
 
-// netbiosName is the domain's configured NetBIOS name, else the first label
-// of its DNS name, which is what Windows proposes by default.
-func netbiosName(d *config.Domain) string {
-	if d.NetBIOSName != "" {
-		return strings.ToUpper(d.NetBIOSName)
-	}
-	first, _, _ := strings.Cut(d.Name, ".")
-	return strings.ToUpper(first)
-}
+// netbiosName is the domain's NetBIOS name (configured, else its first label).
+func netbiosName(d *config.Domain) string { return d.NetBIOS() }
 
 // dedupeSPNs drops repeats (compared as AD does, ignoring case), keeping order.
 func dedupeSPNs(spns []string) []string {

@@ -84,3 +84,16 @@ func TestTargetsWithoutFacts(t *testing.T) {
 		t.Errorf("named instance without facts: %+v; want only the instance-name SPN and no account", got[1])
 	}
 }
+
+// TestHostNetBIOSCutsMachineName: a named instance may report its
+// MachineName as HOST\INSTANCE; the host part names machine-local accounts,
+// as the diagnosis reads them (one spn.HostNetBIOS for both).
+func TestHostNetBIOSCutsMachineName(t *testing.T) {
+	inst := &config.SQLInstance{Name: "named", Host: "sqln.corp.test"}
+	if got := hostNetBIOS(inst, &facts.SQLInstance{MachineName: `SQLN\INST1`}); got != "SQLN" {
+		t.Errorf("hostNetBIOS = %q, want SQLN", got)
+	}
+	if got := hostNetBIOS(inst, nil); got != "sqln" {
+		t.Errorf("hostNetBIOS without the server's answer = %q, want sqln", got)
+	}
+}

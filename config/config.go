@@ -36,6 +36,13 @@ type Global struct {
 	// CollectorTimeout bounds one collector's run; every network call inside
 	// it honours the same deadline.
 	CollectorTimeout Duration `yaml:"collector_timeout"`
+	// SPNScanInterval is how often the forest-wide duplicate SPN scan runs,
+	// on its own schedule; after the first, each scan reads only the
+	// accounts changed since the last one.
+	SPNScanInterval Duration `yaml:"spn_scan_interval"`
+	// SPNFullScanInterval is how often that scan reads every account again,
+	// which is what catches deleted accounts.
+	SPNFullScanInterval Duration `yaml:"spn_full_scan_interval"`
 }
 
 // Kerberos is the exporter's own Kerberos identity, used for KDC probes,
@@ -201,13 +208,15 @@ type Thresholds struct {
 
 // Defaults applied after parsing.
 const (
-	DefaultCollectionInterval = 60 * time.Second
-	DefaultCollectorTimeout   = 30 * time.Second
-	DefaultLDAPTimeout        = 10 * time.Second
-	DefaultSQLTimeout         = 10 * time.Second
-	DefaultDNSTimeout         = 5 * time.Second
-	DefaultNTLMClientsTop     = 10
-	DefaultMaxDuplicateSPNs   = 50
-	DefaultSkewWarning        = 60 * time.Second
-	DefaultSkewCritical       = 240 * time.Second
+	DefaultCollectionInterval  = 60 * time.Second
+	DefaultCollectorTimeout    = 30 * time.Second
+	DefaultSPNScanInterval     = 5 * time.Minute
+	DefaultSPNFullScanInterval = time.Hour
+	DefaultLDAPTimeout         = 10 * time.Second
+	DefaultSQLTimeout          = 10 * time.Second
+	DefaultDNSTimeout          = 5 * time.Second
+	DefaultNTLMClientsTop      = 10
+	DefaultMaxDuplicateSPNs    = 50
+	DefaultSkewWarning         = 60 * time.Second
+	DefaultSkewCritical        = 240 * time.Second
 )

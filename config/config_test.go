@@ -72,6 +72,8 @@ func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 		"insecure-simple-bind.yml":        {"insecure-simple-bind.yml:3:", "domains[0].domain_controllers[1]", "clear text", "allow_insecure_bind"},
 		"not-utf8.yml":                    {"not-utf8.yml:4:", "sql_instances[0].service_account", "column 30", "not UTF-8"},
 		"bad-etype.yml":                   {"bad-etype.yml:2:", "kerberos.offered_etypes[1]", "des-cbc-md5"},
+		"spn-scan-interval-too-short.yml": {"spn-scan-interval-too-short.yml:2:", "global.spn_scan_interval", "at least 5s, got 1ms"},
+		"spn-scan-intervals.yml":          {"spn-scan-intervals.yml:3:", "global.spn_full_scan_interval", "not be below global.spn_scan_interval"},
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(cases) {
@@ -229,6 +231,9 @@ func TestDefaults(t *testing.T) {
 	}
 	if cfg.Global.CollectionInterval.Duration() != time.Minute || cfg.Global.CollectorTimeout.Duration() != 30*time.Second {
 		t.Errorf("interval/timeout defaults: %s %s", cfg.Global.CollectionInterval, cfg.Global.CollectorTimeout)
+	}
+	if cfg.Global.SPNScanInterval.Duration() != 5*time.Minute || cfg.Global.SPNFullScanInterval.Duration() != time.Hour {
+		t.Errorf("SPN scan interval defaults: %s %s", cfg.Global.SPNScanInterval, cfg.Global.SPNFullScanInterval)
 	}
 	if cfg.Domains[0].BaseDN != "DC=corp,DC=test" {
 		t.Errorf("base dn = %q", cfg.Domains[0].BaseDN)

@@ -208,6 +208,8 @@ func yamlError(file string, root *yaml.Node, err error) error {
 func (c *Config) applyDefaults() {
 	setDur(&c.Global.CollectionInterval, DefaultCollectionInterval)
 	setDur(&c.Global.CollectorTimeout, min(DefaultCollectorTimeout, c.Global.CollectionInterval.Duration()))
+	setDur(&c.Global.SPNScanInterval, DefaultSPNScanInterval)
+	setDur(&c.Global.SPNFullScanInterval, max(DefaultSPNFullScanInterval, c.Global.SPNScanInterval.Duration()))
 	setDur(&c.DNS.Timeout, DefaultDNSTimeout)
 	setDur(&c.Thresholds.ClockSkewWarning, DefaultSkewWarning)
 	setDur(&c.Thresholds.ClockSkewCritical, DefaultSkewCritical)
@@ -454,6 +456,7 @@ func (v *validator) atLeast(path string, d Duration, least time.Duration) {
 func (c *Config) validate(v *validator) {
 	v.atLeast("global.collection_interval", c.Global.CollectionInterval, MinCollectionInterval)
 	v.atLeast("global.collector_timeout", c.Global.CollectorTimeout, MinCollectorTimeout)
+	v.atLeast("global.spn_scan_interval", c.Global.SPNScanInterval, MinCollectionInterval)
 	v.atLeast("dns.timeout", c.DNS.Timeout, MinNetworkTimeout)
 	for i := range c.Domains {
 		p := fmt.Sprintf("domains[%d]", i)
@@ -475,6 +478,9 @@ func (c *Config) validate(v *validator) {
 	}
 	if c.Global.CollectorTimeout > c.Global.CollectionInterval {
 		v.errorf("global.collector_timeout", "must not exceed global.collection_interval (%s), got %s", c.Global.CollectionInterval, c.Global.CollectorTimeout)
+	}
+	if c.Global.SPNFullScanInterval < c.Global.SPNScanInterval {
+		v.errorf("global.spn_full_scan_interval", "must not be below global.spn_scan_interval (%s), got %s", c.Global.SPNScanInterval, c.Global.SPNFullScanInterval)
 	}
 	if c.Thresholds.ClockSkewWarning >= c.Thresholds.ClockSkewCritical {
 		v.errorf("thresholds.clock_skew_warning", "must be below clock_skew_critical (%s), got %s", c.Thresholds.ClockSkewCritical, c.Thresholds.ClockSkewWarning)

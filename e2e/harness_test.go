@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -456,20 +453,4 @@ func (e *exporterServer) metricNamesExposed(t *testing.T) map[string]bool {
 		}
 	}
 	return out
-}
-
-// ---- helpers shared by the live tests ----
-
-// runCmd runs a short command with a deadline and returns its combined output.
-func runCmd(ctx context.Context, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		err = fmt.Errorf("%s: timed out", name)
-	}
-	return out.String(), err
 }

@@ -52,7 +52,7 @@ func TestNTLMFallbackAlertEndToEnd(t *testing.T) {
 	rules := shortenedRules(t, 2*time.Second)
 	prom := startPrometheus(t, prometheusConfig{ExporterAddr: exp.Addr, RuleFiles: []string{rules}, AlertmanagerAddr: am.Addr})
 
-	fallback := map[string]string{"alertname": "KerberosSQLNTLMFallback", "sql_instance": e2eInstance, "severity": "page"}
+	fallback := map[string]string{"alertname": "KerberosSQLNTLMFallback", "check": "first_hop_ntlm", "target": e2eInstance, "severity": "page"}
 
 	// Before: Kerberos works, nothing pages.
 	waitFor(t, "the exporter's login to sqle2e is Kerberos", alertWait, exp.process, func() (bool, string) {

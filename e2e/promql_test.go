@@ -158,7 +158,7 @@ func TestMetricNamesScanner(t *testing.T) {
 		{`sum without (source) (kerberos_dc_clock_skew_seconds) * on (job) group_left (version) kerberos_exporter_build_info`, []string{"kerberos_dc_clock_skew_seconds", "kerberos_exporter_build_info"}},
 		{`label_replace(kerberos_spn_present, "t", "$1", "target", "(.*)")`, []string{"kerberos_spn_present"}},
 		// a typo is a name, and so is a misspelt function without parentheses
-		{`kerberos_sql_conection_auth_scheme == 1`, []string{"kerberos_sql_conection_auth_scheme"}},
+		{`kerberos_sql_conection_auth_scheme == 1`, []string{"kerberos_sql_conection_auth_scheme"}}, //nolint:misspell // a typo on purpose
 	}
 	for _, c := range cases {
 		if got := metricNames(c.expr); !reflect.DeepEqual(got, c.want) {

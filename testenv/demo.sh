@@ -35,7 +35,7 @@ cacert=$(. "$DIR/world.env" && echo "$CA_CERT")
 sed -e "s|@DIR@|$DIR|g" -e "s|@CACERT@|$cacert|g" testenv/demo.yml.in > "$RUN/kerberos_exporter.yml"
 
 scenarios=()
-for s in sqla sqlb sqlc sqld stall; do scenarios+=(-scenario "testenv/scenarios/$s.yml"); done
+for s in sqla sqlb sqlc sqld sqlf sqlg sqlh stall; do scenarios+=(-scenario "testenv/scenarios/$s.yml"); done
 KERBEROS_TESTENV_DIR=$DIR nohup "$RUN/sqlstandin" "${scenarios[@]}" > "$RUN/sqlstandin.log" 2>&1 &
 echo $! > "$RUN/sqlstandin.pid"
 nohup "$RUN/kerberos_exporter" --config.file="$RUN/kerberos_exporter.yml" --web.listen-address="$LISTEN" > "$RUN/exporter.log" 2>&1 &

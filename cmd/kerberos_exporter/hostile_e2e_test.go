@@ -3,8 +3,10 @@ package main
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"unicode"
 
@@ -116,4 +118,25 @@ dns:
 		}
 	}
 	t.Logf("fix script:\n%s", script)
+
+	// The same scenario served: the alerts follow its findings too, with
+	// hostile text in the labels the promtool input has to carry.
+	t.Run("alerts follow the findings", func(t *testing.T) {
+		bin := buildExporter(t, dir)
+		addr := freeAddr(t)
+		var logs syncBuffer
+		cmd := exec.Command(bin, "--config.file="+cfgFile, "--web.listen-address="+addr)
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Logf("exporter log:\n%s", logs.String())
+			}
+		}()
+		checkAlertsAgree(t, waitForCollection(t, "http://"+addr))
+	})
 }

@@ -2,20 +2,12 @@ package diagnosis
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/krberr"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/uac"
 )
-
-// msDS-SupportedEncryptionTypes bits.
-const (
-	encAES128 = 0x08
-	encAES256 = 0x10
-)
-
-// krbErrETypeNoSupp is KDC_ERR_ETYPE_NOSUPP: no key of a usable type.
-const krbErrETypeNoSupp = 14
 
 // accountFindings judges the service accounts the directory returned:
 // existence, disabled, locked, encryption types, unconstrained delegation.
@@ -53,7 +45,7 @@ func accountFindings(in *input) []Finding {
 				Script:  []string{"Unlock-ADAccount -Identity " + in.adIdentity(a.Name)},
 			})
 		}
-		if a.SupportedEncTypes != 0 && a.SupportedEncTypes&(encAES128|encAES256) == 0 {
+		if uac.EncTypes(a.SupportedEncTypes).WithoutAES() {
 			out = append(out, in.rc4Only(a, group))
 		}
 		if a.TrustedForDelegation {
@@ -72,7 +64,7 @@ func (in *input) rc4Only(a facts.Account, group string) Finding {
 		Script:  []string{in.setAD(a.Name) + " -KerberosEncryptionType AES128,AES256"},
 	}
 	for _, spn := range a.SPNs {
-		if in.ticketError(spn) == krbErrETypeNoSupp {
+		if in.ticketError(spn) == krberr.CodeETypeNoSupp {
 			f.Severity = Critical
 			f.Detail += fmt.Sprintf(" This is happening now: the KDC refused the exporter a ticket for %s with KDC_ERR_ETYPE_NOSUPP (error 14).", spn)
 			break
@@ -135,23 +127,14 @@ func (in *input) isLocalAccount(instance, account string) bool {
 	return kind == spn.LocalService || kind == spn.Local
 }
 
-// hostNetBIOS is the instance host's NetBIOS name: configured, reported by
-// the server, or the first label of its DNS name.
+// hostNetBIOS is the instance host's NetBIOS name, as the collectors read it.
 func (in *input) hostNetBIOS(instance string) string {
-	inst := in.instance(instance)
-	if inst != nil && inst.NetBIOSName != "" {
-		return inst.NetBIOSName
+	var configured, fqdn, physical, machine string
+	if inst := in.instance(instance); inst != nil {
+		configured, fqdn = inst.NetBIOSName, inst.Host
 	}
 	if s := in.snap.SQL[instance]; s != nil {
-		if s.PhysicalNetBIOS != "" {
-			return s.PhysicalNetBIOS
-		}
-		if host, _, _ := strings.Cut(s.MachineName, `\`); host != "" {
-			return host
-		}
+		physical, machine = s.PhysicalNetBIOS, s.MachineName
 	}
-	if inst != nil {
-		return firstLabel(inst.Host)
-	}
-	return ""
+	return spn.HostNetBIOS(configured, physical, machine, fqdn)
 }

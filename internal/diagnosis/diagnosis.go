@@ -85,7 +85,7 @@ func Evaluate(cfg *config.Config, snap *facts.Snapshot) []Finding {
 // SPN or account for two targets; then the more severe finding stays and, if
 // the two belonged to different instances, it becomes fleet-wide.
 func normalize(fs []Finding) []Finding {
-	sortFindings(fs)
+	SortFindings(fs)
 	out := fs[:0]
 	seen := map[string]int{}
 	for _, f := range fs {
@@ -105,8 +105,9 @@ func normalize(fs []Finding) []Finding {
 	return out
 }
 
-// sortFindings orders by severity, check, target.
-func sortFindings(fs []Finding) {
+// SortFindings orders findings most severe first, then by check, then by
+// target ignoring case: the one order of findings everywhere they are shown.
+func SortFindings(fs []Finding) {
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := fs[i], fs[j]
 		if a.Severity.Rank() != b.Severity.Rank() {

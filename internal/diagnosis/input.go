@@ -132,17 +132,12 @@ func samOf(name string) string {
 	return sam
 }
 
-// canonicalDomain maps a NetBIOS name, DNS name or first DNS label to the
-// configured domain's DNS name, lower-cased; unknown names are lower-cased.
+// canonicalDomain maps a domain's DNS or NetBIOS name to the configured
+// domain's DNS name, lower-cased (config.FindDomain); unknown names are
+// lower-cased.
 func (in *input) canonicalDomain(d string) string {
-	if d == "" {
-		return ""
-	}
-	for _, cd := range in.cfg.Domains {
-		first, _, _ := strings.Cut(cd.Name, ".")
-		if strings.EqualFold(d, cd.Name) || strings.EqualFold(d, cd.NetBIOSName) || strings.EqualFold(d, first) {
-			return strings.ToLower(cd.Name)
-		}
+	if cd := in.cfg.FindDomain(d); cd != nil {
+		return strings.ToLower(cd.Name)
 	}
 	return strings.ToLower(d)
 }
@@ -220,31 +215,42 @@ func (in *input) expectedSPNs(target string) []facts.ExpectedSPN {
 
 // spnFact is the directory's answer for an SPN, nil when it was not asked
 // or could not be.
-func (in *input) spnFact(spn string) *facts.ExpectedSPN {
+func (in *input) spnFact(name string) *facts.ExpectedSPN {
 	for i := range in.snap.SPNs {
 		e := &in.snap.SPNs[i]
-		if strings.EqualFold(e.SPN, spn) && e.LookupError == "" {
+		if spn.Equal(e.SPN, name) && e.LookupError == "" {
 			return e
 		}
 	}
 	return nil
 }
 
-// spnHolders are the accounts the directory says hold an SPN, from the
-// expected-SPN lookups or the forest-wide duplicate scan; known is false
-// when neither saw it.
-func (in *input) spnHolders(spn string) (holders []string, known bool) {
-	if e := in.spnFact(spn); e != nil {
-		return e.Holders, true
-	}
+// scanDuplicate is the forest-wide duplicate scan's entry for an SPN, nil
+// when the scan did not list it.
+func (in *input) scanDuplicate(name string) *facts.DuplicateSPN {
 	if d := in.snap.Duplicates; d != nil {
-		for _, dup := range d.Top {
-			if strings.EqualFold(dup.SPN, spn) {
-				return dup.Accounts, true
+		for i := range d.Top {
+			if spn.Equal(d.Top[i].SPN, name) {
+				return &d.Top[i]
 			}
 		}
 	}
-	return nil, false
+	return nil
+}
+
+// spnHolders are the accounts the directory says hold an SPN: the
+// expected-SPN lookup's and the forest-wide duplicate scan's, merged (the
+// scan may see a holder the lookup did not); known is false when neither
+// saw the SPN. Every rule asks this one question the same way.
+func (in *input) spnHolders(name string) (holders []string, known bool) {
+	var lookup, scanned []string
+	if e := in.spnFact(name); e != nil {
+		lookup, known = e.Holders, true
+	}
+	if dup := in.scanDuplicate(name); dup != nil {
+		scanned, known = dup.Accounts, true
+	}
+	return unionAccounts(lookup, scanned), known
 }
 
 // isServiceAccount says whether a configured instance or service runs as it.

@@ -6,22 +6,10 @@ import (
 	"strings"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/krberr"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/uac"
 )
-
-// KRB-ERROR codes the rules tell apart.
-const (
-	krbErrPrincipalUnknown = 7
-	krbErrSkew             = 37
-)
-
-// krbErrMeaning explains the other codes a service-ticket request meets.
-var krbErrMeaning = map[int32]string{
-	6:  "the KDC does not know the exporter's own principal",
-	12: "a KDC policy refuses it (logon hours, workstation restrictions, or a disabled service account)",
-	18: "the exporter's own account is disabled, locked or expired",
-	24: "the exporter's password or keytab is wrong",
-	68: "the SPN's host belongs to another realm and no referral was followed",
-}
 
 // kdcFindings judges the exporter's own service-ticket requests. Error 7 on
 // an SPN the directory checks already report missing or duplicated adds
@@ -29,7 +17,7 @@ var krbErrMeaning = map[int32]string{
 // once per realm unless a DC clock finding already covers it.
 func kdcFindings(in *input) []Finding {
 	tickets := append([]facts.TicketProbe(nil), in.snap.Tickets...)
-	sort.SliceStable(tickets, func(i, j int) bool { return strings.ToLower(tickets[i].SPN) < strings.ToLower(tickets[j].SPN) })
+	sort.SliceStable(tickets, func(i, j int) bool { return spn.Key(tickets[i].SPN) < spn.Key(tickets[j].SPN) })
 
 	var out []Finding
 	skewed := map[string][]string{}      // realm → SPNs refused for skew
@@ -41,7 +29,7 @@ func kdcFindings(in *input) []Finding {
 		}
 		realm := orDefault(t.Realm, in.cfg.Kerberos.Realm)
 		switch t.ErrorCode {
-		case krbErrPrincipalUnknown:
+		case krberr.CodePrincipalUnknown:
 			if in.requestedJudged(t.SPN) {
 				continue // the canonical SPN of an alias: spn_cname_mismatch says it
 			}
@@ -50,15 +38,15 @@ func kdcFindings(in *input) []Finding {
 				continue
 			}
 			out = append(out, in.kdcPrincipalUnknown(t, holders))
-		case krbErrSkew:
+		case krberr.CodeSkew:
 			skewed[realm] = append(skewed[realm], t.SPN)
-		case krbErrETypeNoSupp:
+		case krberr.CodeETypeNoSupp:
 			holders, _ := in.spnHolders(t.SPN)
 			if len(holders) != 1 {
 				noAES[t.SPN] = append(noAES[t.SPN], t.SPN)
 				continue
 			}
-			if a := in.account(holders[0]); a != nil && a.SupportedEncTypes != 0 && a.SupportedEncTypes&(encAES128|encAES256) == 0 {
+			if a := in.account(holders[0]); a != nil && uac.EncTypes(a.SupportedEncTypes).WithoutAES() {
 				continue // account_rc4_only reports it, made critical by this error
 			}
 			noAES[holders[0]] = append(noAES[holders[0]], t.SPN)
@@ -134,11 +122,9 @@ func (in *input) kdcPrincipalUnknown(t facts.TicketProbe, holders []string) Find
 }
 
 func (in *input) kdcTicketFailed(t facts.TicketProbe) Finding {
-	name := orDefault(t.ErrorName, fmt.Sprintf("error %d", t.ErrorCode))
-	detail := fmt.Sprintf("The KDC refused the exporter a ticket for %s with %s (error %d)", t.SPN, name, t.ErrorCode)
-	if m := krbErrMeaning[t.ErrorCode]; m != "" {
-		detail += ": " + m
-	}
+	name := orDefault(t.ErrorName, krberr.Name(t.ErrorCode))
+	// The client of this request is the exporter's own principal.
+	detail := fmt.Sprintf("The KDC refused the exporter a ticket for %s with %s (error %d): %s", t.SPN, name, t.ErrorCode, krberr.Meaning(t.ErrorCode))
 	if t.Error != "" {
 		detail += ". " + t.Error
 	}

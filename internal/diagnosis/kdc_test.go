@@ -1,6 +1,7 @@
 package diagnosis
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,15 @@ func TestKDCRules(t *testing.T) {
 			mutate: func(c *config.Config, s *facts.Snapshot) {
 				probe(7, "KDC_ERR_S_PRINCIPAL_UNKNOWN")(c, s)
 				expectedSPN(s, spnA).Holders = []string{`CORP\sqlsvc_a`, `CORP\sqldup2`}
+			},
+		},
+		{
+			// the lookup saw one holder, the forest-wide scan a second one (in another
+			// domain, in upper case): spn_duplicate says it, as spnFindings merges both
+			name: "principal unknown for an SPN only the forest scan shows duplicated",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				probe(7, "KDC_ERR_S_PRINCIPAL_UNKNOWN")(c, s)
+				s.Duplicates = &facts.DuplicateSPNs{Scanned: true, Total: 1, Top: []facts.DuplicateSPN{{SPN: strings.ToUpper(spnA), Accounts: []string{`CORP\sqlsvc_a`, `EU\sqlsvc_a2`}}}}
 			},
 		},
 		{
@@ -84,7 +94,14 @@ func TestKDCRules(t *testing.T) {
 			name:     "other KDC errors are explained",
 			mutate:   probe(24, "KDC_ERR_PREAUTH_FAILED"),
 			want:     []string{"kdc_ticket_failed warning " + spnA},
-			contains: map[string][]string{"kdc_ticket_failed": {"password or keytab is wrong"}},
+			contains: map[string][]string{"kdc_ticket_failed": {"wrong password or an out-of-date keytab"}},
+		},
+		{
+			// explained from internal/krberr's table, which knows every RFC 4120 code
+			name:     "a code the rules do not single out is explained by krberr",
+			mutate:   probe(19, ""),
+			want:     []string{"kdc_ticket_failed warning " + spnA},
+			contains: map[string][]string{"kdc_ticket_failed": {"KDC_ERR_SERVICE_REVOKED", "the service account is disabled, locked out or expired"}},
 		},
 	})
 }

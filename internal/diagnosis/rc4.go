@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/krberr"
 )
 
 // RC4 enforcement readiness (CVE-2026-20833). Since the April 2026 Windows
@@ -86,7 +87,7 @@ func (in *input) rc4Enforced(account string) bool {
 		return true
 	}
 	for _, t := range in.snap.Tickets {
-		if t.ErrorCode != krbErrETypeNoSupp {
+		if t.ErrorCode != krberr.CodeETypeNoSupp {
 			continue
 		}
 		for _, h := range in.probedHolders(t.SPN) {

@@ -25,8 +25,8 @@ func spnFindings(in *input) []Finding {
 		if e.LookupError != "" {
 			continue // no verdict without an answer; the collector's status says why
 		}
-		expected[strings.ToLower(e.SPN)] = true
-		holders := unionAccounts(e.Holders, in.scanHolders(e.SPN))
+		expected[spn.Key(e.SPN)] = true
+		holders, _ := in.spnHolders(e.SPN)
 		switch {
 		case len(holders) <= 1 && in.aliasJudged(e.Target, e.SPN):
 			// its host is a DNS alias: clients ask for the canonical host's
@@ -41,7 +41,7 @@ func spnFindings(in *input) []Finding {
 	}
 	if d := in.snap.Duplicates; d != nil && d.Scanned {
 		for _, dup := range d.Top {
-			if !expected[strings.ToLower(dup.SPN)] && len(dup.Accounts) > 1 {
+			if !expected[spn.Key(dup.SPN)] && len(dup.Accounts) > 1 {
 				out = append(out, in.spnDuplicate(dup.SPN, "", dup.Accounts, "", false))
 			}
 		}
@@ -57,18 +57,6 @@ func isSecondarySQLSPN(name string) bool {
 		return false
 	}
 	return p.Port == 0 || !strings.Contains(p.Host, ".")
-}
-
-// scanHolders are the holders the forest-wide duplicate scan saw for an SPN.
-func (in *input) scanHolders(spn string) []string {
-	if d := in.snap.Duplicates; d != nil {
-		for _, dup := range d.Top {
-			if strings.EqualFold(dup.SPN, spn) {
-				return dup.Accounts
-			}
-		}
-	}
-	return nil
 }
 
 // unionAccounts merges two holder lists, case-insensitively, in order.
@@ -178,9 +166,9 @@ func (in *input) spnDuplicate(spn, expectedAccount string, holders []string, tar
 
 // ticketError is the KRB-ERROR code of the exporter's ticket request for an
 // SPN, 0 when it succeeded or was not made.
-func (in *input) ticketError(spn string) int32 {
+func (in *input) ticketError(name string) int32 {
 	for _, t := range in.snap.Tickets {
-		if strings.EqualFold(t.SPN, spn) && !t.OK {
+		if spn.Equal(t.SPN, name) && !t.OK {
 			return t.ErrorCode
 		}
 	}
@@ -189,13 +177,13 @@ func (in *input) ticketError(spn string) int32 {
 
 // failedRegistration is the instance's last start-up 26067 line for an SPN,
 // nil when it registered, was not logged, or the log was not readable.
-func (in *input) failedRegistration(instance, spn string) *facts.SPNRegistration {
+func (in *input) failedRegistration(instance, name string) *facts.SPNRegistration {
 	el := in.snap.ErrorLogs[instance]
 	if el == nil || !el.Readable {
 		return nil
 	}
 	for _, r := range latestRegistrations(el) {
-		if strings.EqualFold(r.SPN, spn) && !r.Registered {
+		if spn.Equal(r.SPN, name) && !r.Registered {
 			return &r
 		}
 	}
@@ -206,7 +194,7 @@ func (in *input) failedRegistration(instance, spn string) *facts.SPNRegistration
 func latestRegistrations(el *facts.ErrorLog) []facts.SPNRegistration {
 	last := map[string]facts.SPNRegistration{}
 	for _, r := range el.Registrations {
-		k := strings.ToLower(r.SPN)
+		k := spn.Key(r.SPN)
 		if prev, ok := last[k]; !ok || !r.Time.Before(prev.Time) {
 			last[k] = r
 		}

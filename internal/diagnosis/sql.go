@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/krberr"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/uac"
 )
 
 // sqlFindings judges the first hop as the exporter measured it on each
@@ -218,11 +220,11 @@ func (in *input) kerberosCauses(instance string) []string {
 	}
 	if s != nil && len(causes) == 0 {
 		switch s.KerberosErrorCode {
-		case krbErrPrincipalUnknown:
+		case krberr.CodePrincipalUnknown:
 			causes = append(causes, "the KDC does not know the SPN the exporter asked for (error 7): clients use a name or port no SPN matches")
-		case krbErrSkew:
+		case krberr.CodeSkew:
 			causes = append(causes, "the KDC refused the exporter's ticket request for clock skew (error 37)")
-		case krbErrETypeNoSupp:
+		case krberr.CodeETypeNoSupp:
 			causes = append(causes, "the KDC has no key of a usable encryption type for the service account (error 14)")
 		}
 	}
@@ -250,7 +252,7 @@ func (in *input) accountCauses(instance string) []string {
 	if a.Disabled || a.Locked {
 		causes = append(causes, fmt.Sprintf("its account %s is disabled or locked", account))
 	}
-	if a.SupportedEncTypes != 0 && a.SupportedEncTypes&(encAES128|encAES256) == 0 {
+	if uac.EncTypes(a.SupportedEncTypes).WithoutAES() {
 		causes = append(causes, fmt.Sprintf("its account %s allows no AES encryption", account))
 	}
 	return causes
@@ -263,7 +265,7 @@ func (in *input) spnCauses(target string) []string {
 		if e.LookupError != "" || isSecondarySQLSPN(e.SPN) {
 			continue // TCP clients by FQDN, as the exporter and linked servers connect, never ask for the others
 		}
-		holders := unionAccounts(e.Holders, in.scanHolders(e.SPN))
+		holders, _ := in.spnHolders(e.SPN)
 		switch {
 		case len(holders) == 0:
 			causes = append(causes, fmt.Sprintf("SPN %s is missing (spn_missing)", e.SPN))

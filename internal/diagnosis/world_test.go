@@ -128,10 +128,10 @@ func checkComplete(t *testing.T, f Finding) {
 	if f.Check == "" || f.Target == "" || f.Summary == "" || f.Detail == "" || f.Fix == "" {
 		t.Errorf("incomplete finding %+v", f)
 	}
-	switch f.Severity {
-	case Critical, Warning, Info:
-	default:
-		t.Errorf("%s: severity %q", f.Check, f.Severity)
+	if c, ok := LookupCheck(f.Check); !ok {
+		t.Errorf("%s: not in the registry of checks (checks.go)", f.Check)
+	} else if !c.Allows(f.Severity) {
+		t.Errorf("%s: severity %q, the registry declares %v", f.Check, f.Severity, c.Severities)
 	}
 	if strings.Contains(f.Summary, "\n") {
 		t.Errorf("%s: summary is not one line: %q", f.Check, f.Summary)

@@ -219,6 +219,10 @@ func (c *Conn) FindHoldersOfSPNs(ctx context.Context, spns []string) (map[string
 			wanted[key] = append(wanted[key], s)
 		}
 	}
+	names, err := c.netbiosNames(ctx) // read before any search: callbacks do no I/O
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]Holder{}
 	for chunk := range slices.Chunk(unique, spnsPerSearch) {
 		var filter strings.Builder
@@ -228,7 +232,7 @@ func (c *Conn) FindHoldersOfSPNs(ctx context.Context, spns []string) (map[string
 		}
 		filter.WriteString(")")
 		err := c.forEach(ctx, c.baseDN, filter.String(), []string{"sAMAccountName", "servicePrincipalName"}, nil, func(e *ldap.Entry) error {
-			h, err := c.holder(ctx, e)
+			h, err := c.holder(names, e)
 			if err != nil {
 				return err
 			}
@@ -262,10 +266,15 @@ func describeSPNs(spns []string) string {
 
 // ForEachSPNHolder streams every account that holds at least one SPN, with
 // its SPNs, page by page. On a Global Catalog it covers the forest.
+// fn must not search c (it gets errNestedSearch).
 func (c *Conn) ForEachSPNHolder(ctx context.Context, fn func(h Holder, spns []string) error) error {
+	names, err := c.netbiosNames(ctx) // read before the scan: callbacks do no I/O
+	if err != nil {
+		return err
+	}
 	return c.forEach(ctx, c.baseDN, "(servicePrincipalName=*)", []string{"sAMAccountName", "servicePrincipalName"}, nil,
 		func(e *ldap.Entry) error {
-			h, err := c.holder(ctx, e)
+			h, err := c.holder(names, e)
 			if err != nil {
 				return err
 			}
@@ -273,15 +282,19 @@ func (c *Conn) ForEachSPNHolder(ctx context.Context, fn func(h Holder, spns []st
 		})
 }
 
-func (c *Conn) holder(ctx context.Context, e *ldap.Entry) (Holder, error) {
+func (c *Conn) holder(names map[string]string, e *ldap.Entry) (Holder, error) {
 	sam := e.GetAttributeValue("sAMAccountName")
-	name, err := c.AccountName(ctx, e.DN, sam)
+	name, err := c.accountName(names, e.DN, sam)
 	return Holder{DN: e.DN, SAMAccountName: sam, Name: name}, err
 }
 
 // ResolveSIDs maps SIDs to DOMAIN\sam names. SIDs that name no object in
 // this connection's scope are left out of the result.
 func (c *Conn) ResolveSIDs(ctx context.Context, sids []adsec.SID) (map[adsec.SID]string, error) {
+	names, err := c.netbiosNames(ctx) // read before any search: callbacks do no I/O
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[adsec.SID]string, len(sids))
 	const chunk = 50 // keeps filters short
 	for start := 0; start < len(sids); start += chunk {
@@ -296,7 +309,7 @@ func (c *Conn) ResolveSIDs(ctx context.Context, sids []adsec.SID) (map[adsec.SID
 			if err != nil {
 				return fmt.Errorf("%s: objectSid: %w", e.DN, err)
 			}
-			name, err := c.AccountName(ctx, e.DN, e.GetAttributeValue("sAMAccountName"))
+			name, err := c.accountName(names, e.DN, e.GetAttributeValue("sAMAccountName"))
 			out[sid] = name
 			return err
 		})
@@ -377,12 +390,18 @@ func (c *Conn) DomainSID(ctx context.Context) (string, error) {
 // AccountName returns DOMAIN\sam for the object at dn, with the NetBIOS name
 // of the domain the object lives in (from the forest's partitions
 // container, read once per connection).
+// It may search (once per connection): never call it from a search callback.
 func (c *Conn) AccountName(ctx context.Context, dn, sam string) (string, error) {
-	domainDN := domainOf(dn)
 	names, err := c.netbiosNames(ctx)
 	if err != nil {
 		return "", err
 	}
+	return c.accountName(names, dn, sam)
+}
+
+// accountName is AccountName with the NetBIOS names already read: no I/O.
+func (c *Conn) accountName(names map[string]string, dn, sam string) (string, error) {
+	domainDN := domainOf(dn)
 	nb := names[upper(domainDN)]
 	if nb == "" && strings.EqualFold(domainDN, c.domain.BaseDN) {
 		nb = c.domain.NetBIOSName

@@ -67,6 +67,10 @@ type Conn struct {
 	netbios   map[string]string // partition DN (upper case) -> NetBIOS domain name
 	domainSID string            // the domain partition's objectSid, string form
 	token     map[string]bool   // SIDs (string form) of this connection's identity
+
+	// inCallback counts, per goroutine, the search callbacks of this
+	// connection it is running: the nested-search guard (search.go).
+	inCallback map[uint64]int
 }
 
 // URL is the address of the server this connection talks to.
@@ -162,7 +166,7 @@ func dialOne(ctx context.Context, rawURL string, d config.Domain, krb *config.Ke
 	stopSetup := context.AfterFunc(setupCtx, func() { raw.Close() })
 	defer stopSetup()
 
-	var nc net.Conn = raw
+	nc := raw
 	if u.Scheme == "ldaps" {
 		tc := tls.Client(raw, tlsConf)
 		if err := tc.HandshakeContext(setupCtx); err != nil {
@@ -257,12 +261,6 @@ func contextDone(ctx context.Context) error {
 		return context.DeadlineExceeded
 	}
 	return nil
-}
-
-// guard closes the connection if ctx ends before the returned function is
-// called: LDAP operations other than searches take no context.
-func (c *Conn) guard(ctx context.Context) func() bool {
-	return context.AfterFunc(ctx, func() { c.raw.Close() })
 }
 
 func (c *Conn) bind(ctx context.Context, krb *config.Kerberos) error {

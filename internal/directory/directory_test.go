@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 )
 
@@ -148,5 +150,52 @@ func TestFileTime(t *testing.T) {
 	}
 	if !fileTime(0).IsZero() || !fileTime(1<<63-1).IsZero() {
 		t.Error("pwdLastSet 0 (must change) and never are not the zero time")
+	}
+}
+
+// TestNestedSearchGuard: a search started from a search callback on the same
+// connection fails at once (before anything is sent: the Conn here has no
+// LDAP connection at all), while another goroutine may still search it.
+func TestNestedSearchGuard(t *testing.T) {
+	c := &Conn{url: "ldap://nowhere"}
+	ctx := context.Background()
+	entries := []*ldap.Entry{{DN: "CN=a"}, {DN: "CN=b"}}
+	calls := 0
+	err := c.runCallbacks(entries, func(*ldap.Entry) error {
+		calls++
+		if err := c.startSearch(); !errors.Is(err, errNestedSearch) {
+			t.Errorf("startSearch inside a callback = %v, want errNestedSearch", err)
+		}
+		if _, err := c.base(ctx, "CN=x", "(objectClass=*)", nil); !errors.Is(err, errNestedSearch) {
+			t.Errorf("a base read inside a callback = %v, want errNestedSearch", err)
+		}
+		other := make(chan error)
+		go func() { other <- c.startSearch() }()
+		if err := <-other; err != nil {
+			t.Errorf("another goroutine may search while a callback runs: %v", err)
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("runCallbacks = %v after %d calls, want nil after 2", err, calls)
+	}
+	if err := c.startSearch(); err != nil {
+		t.Errorf("after the callbacks, a search may start: %v", err)
+	}
+	if len(c.inCallback) != 0 {
+		t.Errorf("callback marks left behind: %v", c.inCallback)
+	}
+	stop := errors.New("stop")
+	if err := c.runCallbacks(entries, func(*ldap.Entry) error { return stop }); !errors.Is(err, stop) || len(c.inCallback) != 0 {
+		t.Errorf("a callback's error must be returned and the mark removed: %v, %v", err, c.inCallback)
+	}
+}
+
+func TestGoroutineID(t *testing.T) {
+	here := goroutineID()
+	there := make(chan uint64)
+	go func() { there <- goroutineID() }()
+	if other := <-there; here == 0 || other == 0 || here == other || goroutineID() != here {
+		t.Errorf("goroutine IDs: here %d (again %d), another goroutine %d", here, goroutineID(), other)
 	}
 }

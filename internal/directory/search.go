@@ -1,22 +1,26 @@
 package directory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
 )
 
 // pageSize is how many entries the server sends per page of a subtree
-// search; AD's default MaxPageSize is 1000.
-const pageSize = 500
+// search: AD's default MaxPageSize, the most it sends.
+const pageSize = 1000
 
 // forEach streams the entries of a subtree search to fn, page by page, so
 // that a forest-wide scan holds one page at a time, never the directory.
 // Referrals and continuation references are not followed. fn's error stops
-// the search and is returned as is.
+// the search and is returned as is. fn runs between pages, never while a
+// page is arriving, and must not start a search on c (see page).
 func (c *Conn) forEach(ctx context.Context, base, filter string, attrs []string, controls []ldap.Control, fn func(*ldap.Entry) error) error {
 	paging := ldap.NewControlPaging(pageSize)
 	for {
@@ -33,20 +37,29 @@ func (c *Conn) forEach(ctx context.Context, base, filter string, attrs []string,
 	}
 }
 
+// errNestedSearch is returned by a search started from inside the callback
+// of another search on the same connection.
+var errNestedSearch = errors.New("internal error: an LDAP search was started inside another search's callback on the same connection; read what the callback needs before the search, or collect and resolve after it")
+
 // page runs one page of a search and returns the cookie for the next.
+//
+// The page is read to its end before fn sees any of it. go-ldap has one
+// reader per connection, which hands each packet to its search's channel and
+// waits while that channel is full: a callback that waited on anything from
+// the same connection (a second search, say) would wait on itself. So
+// callbacks never run while a response is arriving, and, to keep them cheap
+// and the rule plain, a search started from a callback on the same
+// connection fails with errNestedSearch (the guard in startSearch).
 func (c *Conn) page(ctx context.Context, req *ldap.SearchRequest, fn func(*ldap.Entry) error) ([]byte, error) {
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	resp := c.ldap.SearchAsync(pctx, req, 64)
+	if err := c.startSearch(); err != nil {
+		return nil, c.searchError(ctx, req, err)
+	}
+	resp := c.ldap.SearchAsync(ctx, req, pageSize)
+	var entries []*ldap.Entry
 	var cookie []byte
 	for resp.Next() {
 		if e := resp.Entry(); e != nil {
-			if err := fn(e); err != nil {
-				cancel()
-				for resp.Next() { // let the search goroutine finish
-				}
-				return nil, err
-			}
+			entries = append(entries, e)
 			continue
 		}
 		if p, ok := ldap.FindControl(resp.Controls(), ldap.ControlTypePaging).(*ldap.ControlPaging); ok {
@@ -61,7 +74,73 @@ func (c *Conn) page(ctx context.Context, req *ldap.SearchRequest, fn func(*ldap.
 	if err := ctx.Err(); err != nil {
 		return nil, c.searchError(ctx, req, err)
 	}
+	if err := c.runCallbacks(entries, fn); err != nil {
+		return nil, err
+	}
 	return cookie, nil
+}
+
+// startSearch is the guard against nested searches: it fails when the
+// calling goroutine is inside a callback of a search on c. Other goroutines
+// may search c while one runs a callback.
+func (c *Conn) startSearch() error {
+	c.mu.Lock()
+	busy := len(c.inCallback) > 0
+	c.mu.Unlock()
+	if !busy {
+		return nil
+	}
+	g := goroutineID()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inCallback[g] > 0 {
+		return errNestedSearch
+	}
+	return nil
+}
+
+// runCallbacks hands a page's entries to fn, marking the calling goroutine
+// as inside a callback of c for startSearch.
+func (c *Conn) runCallbacks(entries []*ldap.Entry, fn func(*ldap.Entry) error) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	g := goroutineID()
+	c.mu.Lock()
+	if c.inCallback == nil {
+		c.inCallback = map[uint64]int{}
+	}
+	c.inCallback[g]++
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		if c.inCallback[g]--; c.inCallback[g] == 0 {
+			delete(c.inCallback, g)
+		}
+		c.mu.Unlock()
+	}()
+	for i, e := range entries {
+		entries[i] = nil // let the page go as it is consumed
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// goroutineID is the runtime's number of the calling goroutine, read from
+// the header line of its stack trace ("goroutine 42 [running]:"). Only the
+// nested-search guard uses it, to tell a callback's own goroutine from
+// others sharing the connection.
+func goroutineID() uint64 {
+	var buf [64]byte
+	n := runtime.Stack(buf[:], false)
+	fields := bytes.Fields(bytes.TrimPrefix(buf[:n], []byte("goroutine ")))
+	if len(fields) == 0 {
+		return 0
+	}
+	id, _ := strconv.ParseUint(string(fields[0]), 10, 64)
+	return id
 }
 
 // base reads one object (scope base). It returns nil, nil when the object

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -383,5 +384,67 @@ func TestWorldAccountKeys(t *testing.T) {
 	}
 	if _, err := c.ReadAccountKeys(ctx, "nosuchaccount"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing account: %v, want ErrNotFound", err)
+	}
+}
+
+// bulkAccounts is BULK_ACCOUNTS of testenv/samba/fixtures.sh: accounts
+// bulk001..bulk300 in OU=Bulk, each holding HTTP/bulkNNN.corp.test and
+// HTTP/bulkNNN.
+const bulkAccounts = 300
+
+// TestWorldManySPNHolders reads several pages of SPN holders on fresh
+// connections. Each read used to resolve the first holder's NetBIOS domain
+// name with a second search while the first one's entries were still
+// arriving on the same connection: past ~64 entries go-ldap's reader blocked
+// on the outer search and both searches stalled until the timeout.
+func TestWorldManySPNHolders(t *testing.T) {
+	w := world.ForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fresh := func() *Conn {
+		gc, err := DialGlobalCatalog(ctx, worldDomain(w), nil, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { gc.Close() })
+		return gc
+	}
+	bulkName := regexp.MustCompile(`^CORP\\bulk[0-9]{3}$`)
+
+	seen := map[string][]string{}
+	err := fresh().ForEachSPNHolder(ctx, func(h Holder, spns []string) error {
+		if bulkName.MatchString(h.Name) {
+			seen[h.Name] = spns
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ForEachSPNHolder: %v", err)
+	}
+	if len(seen) != bulkAccounts {
+		t.Errorf("the scan saw %d of the %d bulk accounts", len(seen), bulkAccounts)
+	}
+	for name, spns := range seen {
+		sam := strings.TrimPrefix(name, `CORP\`)
+		want := []string{"HTTP/" + sam, "HTTP/" + sam + ".corp.test"}
+		slices.Sort(spns)
+		if !slices.Equal(spns, want) {
+			t.Errorf("%s holds %q, want %q", name, spns, want)
+		}
+	}
+
+	var asked []string
+	for i := 1; i <= bulkAccounts; i++ {
+		asked = append(asked, fmt.Sprintf("HTTP/bulk%03d.corp.test", i), fmt.Sprintf("HTTP/bulk%03d", i))
+	}
+	holders, err := fresh().FindHoldersOfSPNs(ctx, asked)
+	if err != nil {
+		t.Fatalf("FindHoldersOfSPNs: %v", err)
+	}
+	for _, s := range asked {
+		sam := strings.TrimSuffix(strings.TrimPrefix(s, "HTTP/"), ".corp.test")
+		if got := holders[s]; len(got) != 1 || got[0].Name != `CORP\`+sam {
+			t.Errorf("holders of %s = %v, want CORP\\%s alone", s, got, sam)
+		}
 	}
 }

@@ -1,8 +1,13 @@
 // Package facts is the boundary between collection and judgement.
 //
 // Collectors fill a Snapshot with what they saw in AD, the KDC, DNS and SQL
-// Server, and nothing more: no thresholds, no verdicts. The diagnosis package
-// reads a Snapshot and decides what is wrong and what fixes it. Each
+// Server: no thresholds, no severities, no advice. Some facts are matches the
+// collectors compute because only they hold the raw attributes, such as
+// DelegationPath (is the back end's SPN listed in msDS-AllowedToDelegateTo,
+// is the front end's SID in the back end's RBCD descriptor), and the
+// delegation collector's kerberos_delegation_path_ok metric says whether any
+// mechanism matched. The diagnosis package reads a Snapshot and decides what
+// is wrong, how badly, and what fixes it. Each
 // collector writes only its own section, so collectors can run concurrently
 // without locks.
 package facts
@@ -230,6 +235,13 @@ type DuplicateSPNs struct {
 	Top []DuplicateSPN
 	// AccountsScanned is how many accounts with SPNs were read.
 	AccountsScanned int
+	// ScanDuration is how long the last scan took; LastSuccess is when a
+	// scan last ended without error (zero: never).
+	ScanDuration time.Duration
+	LastSuccess  time.Time
+	// Scans counts the scans of a scope made so far, by mode: "full" or
+	// "incremental".
+	Scans map[string]int
 }
 
 // DuplicateSPN is one SPN held by more than one account.

@@ -24,6 +24,14 @@ const (
 	unknownCode = "Unknown ErrorCode "
 )
 
+// The codes the exporter's judgement tells apart (RFC 4120 section 7.5.9).
+// Every package names them from here; Name and Meaning explain any code.
+const (
+	CodePrincipalUnknown int32 = 7  // KDC_ERR_S_PRINCIPAL_UNKNOWN: no account holds the SPN
+	CodeETypeNoSupp      int32 = 14 // KDC_ERR_ETYPE_NOSUPP: no key of a usable encryption type
+	CodeSkew             int32 = 37 // KRB_AP_ERR_SKEW: clocks too far apart
+)
+
 // Code returns the KRB-ERROR code carried by err, if any. Wrapped errors
 // (fmt.Errorf with %w, errors.Join) are searched. In text, only a number in
 // the form gokrb5 prints after "KRB Error: " counts; other numbers, in

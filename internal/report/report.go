@@ -123,16 +123,7 @@ func New(cfg *config.Config, findings []diagnosis.Finding, collectors []Collecto
 	addGroup("", KindFleet)
 
 	sorted := append([]diagnosis.Finding(nil), findings...)
-	sort.SliceStable(sorted, func(i, j int) bool {
-		a, b := sorted[i], sorted[j]
-		if a.Severity.Rank() != b.Severity.Rank() {
-			return a.Severity.Rank() < b.Severity.Rank()
-		}
-		if a.Check != b.Check {
-			return a.Check < b.Check
-		}
-		return a.Target < b.Target
-	})
+	diagnosis.SortFindings(sorted)
 	for _, f := range sorted {
 		g := &r.Groups[index[f.Instance]]
 		g.Findings = append(g.Findings, f)

@@ -264,3 +264,27 @@ func TestHTMLNoFindings(t *testing.T) {
 		t.Errorf("empty state missing:\n%s", b.String())
 	}
 }
+
+// TestFindingOrderIsTheDiagnosis: the report shows findings in the
+// diagnosis's order, where case does not decide (SPNs and hosts are
+// case-insensitive).
+func TestFindingOrderIsTheDiagnosis(t *testing.T) {
+	findings := []diagnosis.Finding{
+		{Check: "spn_missing", Severity: diagnosis.Warning, Target: "MSSQLSvc/sqlc.corp.test", Instance: "sqlc"},
+		{Check: "spn_missing", Severity: diagnosis.Warning, Target: "MSSQLSvc/SQLD", Instance: "sqlc"},
+		{Check: "spn_missing", Severity: diagnosis.Warning, Target: "MSSQLSvc/SQLC", Instance: "sqlc"},
+	}
+	want := append([]diagnosis.Finding(nil), findings...)
+	diagnosis.SortFindings(want)
+	r := New(&config.Config{SQLInstances: []config.SQLInstance{{Name: "sqlc"}}}, findings, nil, time.Now())
+	var got, exp []string
+	for _, f := range r.Groups[0].Findings {
+		got = append(got, f.Target)
+	}
+	for _, f := range want {
+		exp = append(exp, f.Target)
+	}
+	if strings.Join(got, " ") != strings.Join(exp, " ") || exp[0] != "MSSQLSvc/SQLC" || exp[2] != "MSSQLSvc/SQLD" {
+		t.Errorf("report order %v, diagnosis order %v (want SQLC, sqlc.corp.test, SQLD)", got, exp)
+	}
+}

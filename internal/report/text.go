@@ -53,8 +53,9 @@ func writeTextFinding(b *bufio.Writer, f diagnosis.Finding) {
 	// characters are escaped so that none reaches the terminal.
 	fmt.Fprintf(b, "  %-8s  %s  %s\n", EscapeText(strings.ToUpper(string(f.Severity))), EscapeText(f.Check), EscapeText(f.Target))
 	fmt.Fprintf(b, "    %s\n", EscapeText(f.Summary))
-	b.WriteString(wrap("Why: "+EscapeText(f.Detail), "    ", "         ", textWidth))
-	b.WriteString(wrap("Fix: "+EscapeText(f.Fix), "    ", "         ", textWidth))
+	// A bufio.Writer keeps its first error; WriteText's Flush returns it.
+	_, _ = b.WriteString(wrap("Why: "+EscapeText(f.Detail), "    ", "         ", textWidth))
+	_, _ = b.WriteString(wrap("Fix: "+EscapeText(f.Fix), "    ", "         ", textWidth))
 	if len(f.Script) > 0 {
 		fmt.Fprintln(b, "    Script (review before running):")
 		for _, l := range f.Script {

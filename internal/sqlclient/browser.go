@@ -37,7 +37,7 @@ func browserPortAt(ctx context.Context, host, udpPort, instance string) (int, er
 	if err := conn.SetDeadline(deadline); err != nil {
 		return 0, err
 	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) }) // unblocks the read; its error is the read's
 	defer stop()
 
 	req := append([]byte{0x04}, instance...)

@@ -177,6 +177,10 @@ func (e EncTypes) Unset() bool { return e == 0 }
 // it only affects session keys.
 func (e EncTypes) HasAES() bool { return e&(AES128|AES256) != 0 }
 
+// WithoutAES: the types are set (not left to the domain's default) and
+// allow no AES, so tickets and keys are RC4 or DES only.
+func (e EncTypes) WithoutAES() bool { return !e.Unset() && !e.HasAES() }
+
 // HasRC4 reports RC4_HMAC.
 func (e EncTypes) HasRC4() bool { return e&RC4HMAC != 0 }
 

@@ -129,3 +129,18 @@ func TestParseEncTypes(t *testing.T) {
 		}
 	}
 }
+
+func TestEncTypesWithoutAES(t *testing.T) {
+	for v, want := range map[EncTypes]bool{
+		0:                  false, // unset: the domain's default, which has AES
+		RC4HMAC:            true,
+		DESCBCMD5:          true,
+		RC4HMAC | AES256:   false,
+		AES128 | AES256:    false,
+		RC4HMAC | AES256SK: true, // AES session keys are no AES ticket key
+	} {
+		if got := v.WithoutAES(); got != want {
+			t.Errorf("EncTypes(%#x).WithoutAES() = %v, want %v", uint32(v), got, want)
+		}
+	}
+}

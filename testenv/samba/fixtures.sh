@@ -19,7 +19,7 @@
 
 # accounts whose keys are exported to $KEYTABS/<sAMAccountName>.keytab
 KEYTAB_ACCOUNTS="krbmon sqlsvc_a sqlsvc_b sqlsvc_c sqlsvc_d wrongacct sqldup1 sqldup2 sqlsvc_u
-sqlsvc_pt sqlsvc_r sqlsvc_rc4 sqlsvc_dis sqlsvc_lock crmweb alice bob carol SQLE\$"
+sqlsvc_pt sqlsvc_r sqlsvc_rc4 sqlsvc_dis sqlsvc_lock crmweb alice bob carol SQLE\$ sqlsvc_f sqlsvc_g sqlsvc_h"
 LOCK_THRESHOLD=3
 
 # userAccountControl bits
@@ -87,6 +87,13 @@ accounts_ldif() {
 	# SQL D: its SPN is registered on another account
 	account sqlsvc_d $N
 	account wrongacct $N $(spn_attrs "MSSQLSvc/sqld.$DNSDOMAIN:1433")
+	# SQL F: only the FQDN forms, which is what SQL Server registers itself; the configured
+	# NetBIOS name's short forms are missing (warnings: TCP clients using the FQDN get Kerberos)
+	account sqlsvc_f $N $(spn_attrs "MSSQLSvc/sqlf.$DNSDOMAIN:1433" "MSSQLSvc/sqlf.$DNSDOMAIN")
+	# SQL G: the port-less forms are missing (named-pipe clients only; a warning)
+	account sqlsvc_g $N $(spn_attrs "MSSQLSvc/sqlg.$DNSDOMAIN:1433" "MSSQLSvc/SQLG:1433")
+	# SQL H: healthy, netbios_name configured, no short-name SPN at all
+	account sqlsvc_h $N $(spn_attrs "MSSQLSvc/sqlh.$DNSDOMAIN:1433" "MSSQLSvc/sqlh.$DNSDOMAIN")
 	# duplicate SPN holders; the duplicate itself is written last (make_duplicate_spn)
 	account sqldup1 $N
 	account sqldup2 $N
@@ -135,6 +142,22 @@ accounts_ldif() {
 		"$BASEDN" "$BASEDN"
 }
 
+# Bulk SPN holders: BULK_ACCOUNTS accounts in OU=Bulk, each with two HTTP/ SPNs of its own (no
+# duplicates, no MSSQLSvc/: they must change neither the duplicate count nor what discovery
+# finds), disabled and without a password (no keys to derive: the batch stays fast). They make
+# the forest-wide SPN searches run to several pages, as in a real domain.
+BULK_ACCOUNTS=300
+bulk_ldif() {
+	local i sam
+	printf 'dn: OU=Bulk,%s\nobjectClass: organizationalUnit\n\n' "$BASEDN"
+	for i in $(seq -w 1 $BULK_ACCOUNTS); do
+		sam=bulk$i
+		printf 'dn: CN=%s,OU=Bulk,%s\nobjectClass: user\nsAMAccountName: %s\nuserAccountControl: %d\n' \
+			"$sam" "$BASEDN" "$sam" $((UF_NORMAL_ACCOUNT | UF_ACCOUNTDISABLE))
+		printf 'servicePrincipalName: HTTP/%s.%s\nservicePrincipalName: HTTP/%s\n\n' "$sam" "$DNSDOMAIN" "$sam"
+	done
+}
+
 # ldb_apply TOOL: ldbadd or ldbmodify on DC1's sam.ldb, LDIF on stdin, logged
 ldb_apply() {
 	local ldif log=$LOGS/${FIXLOG:-fixtures}.log
@@ -148,13 +171,14 @@ make_accounts() {
 	# ldbadd takes add records only: the group membership goes through ldbmodify
 	accounts_ldif | awk -v RS= -v ORS='\n\n' '!/changetype: modify/' | ldb_apply ldbadd
 	accounts_ldif | awk -v RS= -v ORS='\n\n' '/changetype: modify/' | ldb_apply ldbmodify
+	bulk_ldif | FIXLOG=fixtures-bulk ldb_apply ldbadd
 	# RBCD: SQLE$'s msDS-AllowedToActOnBehalfOfOtherIdentity allows sqlsvc_r. Samba 4.17 lets
 	# only system write it (local samba-tool; over LDAP: "can only be modified as system").
 	st delegation add-principal 'SQLE$' sqlsvc_r
 }
 
 # DNS records in Samba's internal DNS, through the running DC's RPC interface.
-DNS_HOSTS="sqla:11 sqlb:12 sqlc:13 sqld:14 sqle:15 crm:20 rptnode1:21"
+DNS_HOSTS="sqla:11 sqlb:12 sqlc:13 sqld:14 sqle:15 crm:20 sqlf:21 sqlg:22 sqlh:23 rptnode1:24"
 # aliases (CNAME): crmalias -> crm (HTTP/crm.corp.test is on crmweb: healthy); reports ->
 # rptnode1 (rptweb holds HTTP/reports.corp.test only: clients ask for HTTP/rptnode1...)
 DNS_ALIASES="crmalias:crm reports:rptnode1"

@@ -130,7 +130,7 @@ func (s *Server) acceptLoop() {
 			if s.sc.Behaviour == "stall" {
 				// Accept, then never answer: read and discard until the
 				// client gives up or the server closes.
-				io.Copy(io.Discard, conn)
+				_, _ = io.Copy(io.Discard, conn)
 				return
 			}
 			newSession(s, conn).serve()

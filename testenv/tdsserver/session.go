@@ -47,7 +47,7 @@ func newSession(s *Server, conn net.Conn) *session {
 const loginTimeout = 60 * time.Second
 
 func (ss *session) serve() {
-	ss.conn.SetDeadline(time.Now().Add(loginTimeout))
+	_ = ss.conn.SetDeadline(time.Now().Add(loginTimeout)) // a failure shows as the read's error
 	if err := ss.handshake(); err != nil {
 		var le *loginError
 		if !errors.As(err, &le) && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
@@ -55,7 +55,7 @@ func (ss *session) serve() {
 		}
 		return
 	}
-	ss.conn.SetDeadline(time.Time{})
+	_ = ss.conn.SetDeadline(time.Time{})
 	ss.srv.register(ss)
 	defer ss.srv.unregister(ss)
 	ss.srv.logf("session %d: %s logged in with %s from %s (host %q, program %q)",
@@ -123,7 +123,7 @@ func (ss *session) handshake() error {
 		le.sqlErr.Server = ss.srv.sc.MachineName
 		t.errorToken(le.sqlErr)
 		t.done(tokDone, doneError, curCmdNone, 0)
-		ss.reply(&t)
+		_ = ss.reply(&t) // the login failed anyway; le says why
 		return le
 	}
 	if err != nil {

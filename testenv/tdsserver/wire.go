@@ -176,12 +176,6 @@ func (c *cursor) bVarChar() string {
 	return ucs2ToString(c.take(2 * n))
 }
 
-// usVarChar reads a US_VARCHAR: a uint16 count of UTF-16 code units, then the text.
-func (c *cursor) usVarChar() string {
-	n := int(c.u16())
-	return ucs2ToString(c.take(2 * n))
-}
-
 // ucs2ToString decodes UTF-16LE; an odd trailing byte is ignored and
 // unpaired surrogates become U+FFFD, so any input decodes without error.
 func ucs2ToString(b []byte) string {

@@ -48,7 +48,7 @@ func sql4(h string) []string {
 
 var allAccounts = []string{"krbmon", "sqlsvc_a", "sqlsvc_b", "sqlsvc_c", "sqlsvc_d", "wrongacct",
 	"sqldup1", "sqldup2", "sqlsvc_u", "sqlsvc_pt", "sqlsvc_r", "sqlsvc_rc4", "sqlsvc_dis",
-	"sqlsvc_lock", "crmweb", "alice", "bob", "carol", "SQLE$"}
+	"sqlsvc_lock", "crmweb", "alice", "bob", "carol", "SQLE$", "sqlsvc_f", "sqlsvc_g", "sqlsvc_h"}
 
 func TestDescription(t *testing.T) {
 	w := start(t)
@@ -212,6 +212,9 @@ func TestLDAPAccounts(t *testing.T) {
 		"alice":       {uac: 0x200 | 0x100000},
 		"bob":         {uac: 0x200, protect: true},
 		"carol":       {uac: 0x200},
+		"sqlsvc_f":    {spns: []string{"MSSQLSvc/sqlf.corp.test:1433", "MSSQLSvc/sqlf.corp.test"}, uac: 0x200},
+		"sqlsvc_g":    {spns: []string{"MSSQLSvc/sqlg.corp.test:1433", "MSSQLSvc/SQLG:1433"}, uac: 0x200},
+		"sqlsvc_h":    {spns: []string{"MSSQLSvc/sqlh.corp.test:1433", "MSSQLSvc/sqlh.corp.test"}, uac: 0x200},
 	}
 	for _, dc := range []string{w.DC1, w.DC2} { // DC2 holds a copy of DC1's directory
 		t.Run(dc, func(t *testing.T) {
@@ -572,7 +575,8 @@ func TestDNS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for host, ip := range map[string]string{"sqla": "127.0.0.11", "sqlb": "127.0.0.12", "sqlc": "127.0.0.13",
-		"sqld": "127.0.0.14", "sqle": "127.0.0.15", "crm": "127.0.0.20", "sqlm": "127.0.0.19", "dc1": "127.0.0.1", "": "127.0.0.1"} {
+		"sqld": "127.0.0.14", "sqle": "127.0.0.15", "crm": "127.0.0.20", "sqlm": "127.0.0.19", "dc1": "127.0.0.1", "": "127.0.0.1",
+		"sqlf": "127.0.0.21", "sqlg": "127.0.0.22", "sqlh": "127.0.0.23"} {
 		fqdn := strings.TrimPrefix(host+".corp.test", ".")
 		addrs, err := r.LookupHost(ctx, fqdn)
 		if err != nil || !slices.Equal(addrs, []string{ip}) {

@@ -1,0 +1,262 @@
+package collector
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/directory"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
+)
+
+// Scan modes, the mode label of kerberos_spn_scans_total.
+const (
+	scanFull        = "full"
+	scanIncremental = "incremental"
+)
+
+// SPNScanner runs the forest-wide duplicate SPN scan on its own schedule
+// (global.spn_scan_interval), apart from the collection cycle, so that a
+// large forest never holds up the per-instance checks. It keeps an SPN
+// index per scan scope (a forest, through its Global Catalog, or a domain)
+// between scans and refreshes it from the accounts changed since the last
+// scan (uSNChanged above the DC's highestCommittedUSN then). It reads the
+// whole scope again:
+//   - on the first scan, and after a full scan of the scope failed;
+//   - when it reaches another DC (URL, dsServiceName or invocationId differ)
+//     or the DC's USN went back: USNs are per DC and per copy of its database;
+//   - every global.spn_full_scan_interval: an incremental scan does not see a
+//     deleted account unless the DC shows this identity its tombstone, which
+//     an ordinary user's usually is not.
+type SPNScanner struct {
+	scanMu sync.Mutex // one scan at a time
+	scopes map[string]*scopeIndex
+
+	mu      sync.Mutex
+	last    *facts.DuplicateSPNs // nil until the first scan ends
+	looping bool
+	done    chan struct{} // closed when the first scan ends
+	counts  map[string]int
+	lastOK  time.Time
+}
+
+// scopeIndex is what the scanner knows of one scope.
+type scopeIndex struct {
+	index    *spnIndex
+	server   directory.ServerState // as read before the scan that built the index
+	lastFull time.Time
+}
+
+// NewSPNScanner makes a scanner that has not scanned yet.
+func NewSPNScanner() *SPNScanner {
+	return &SPNScanner{scopes: map[string]*scopeIndex{}, done: make(chan struct{}), counts: map[string]int{}}
+}
+
+// startSPNScans starts the Loop of the spn collector's scanner, if that
+// collector is among these: the runner's hook.
+func startSPNScans(ctx context.Context, collectors []namedCollector, cfg func() *config.Config, logger *slog.Logger) {
+	for _, c := range collectors {
+		if sc, ok := c.Collector.(spnCollector); ok && sc.scan != nil {
+			go sc.scan.Loop(ctx, cfg, logger)
+		}
+	}
+}
+
+// Loop scans now and then every spn_scan_interval of the configuration in
+// force, until ctx ends.
+func (s *SPNScanner) Loop(ctx context.Context, cfg func() *config.Config, logger *slog.Logger) {
+	s.mu.Lock()
+	s.looping = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.looping = false
+		s.mu.Unlock()
+	}()
+	for {
+		c := cfg()
+		s.Scan(ctx, c, logger)
+		timer := time.NewTimer(c.Global.SPNScanInterval.Duration())
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// Latest is the result of the last scan for a collection cycle. While Loop
+// runs it waits, at most until ctx ends, for the first scan to end (so that
+// the first cycle has a result), and otherwise never. Without Loop (a
+// one-shot check, a test) it scans now.
+func (s *SPNScanner) Latest(ctx context.Context, cfg *config.Config, logger *slog.Logger) *facts.DuplicateSPNs {
+	s.mu.Lock()
+	looping, last := s.looping, s.last
+	s.mu.Unlock()
+	if !looping {
+		return s.Scan(ctx, cfg, logger)
+	}
+	if last != nil {
+		return last
+	}
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return &facts.DuplicateSPNs{Error: "the first forest-wide SPN scan is still running"}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+// Scan scans every configured domain's scope once, each scope once however
+// many domains share it, and returns the result.
+func (s *SPNScanner) Scan(ctx context.Context, cfg *config.Config, logger *slog.Logger) *facts.DuplicateSPNs {
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
+	start := time.Now()
+	limit := 0
+	var errs []string
+	var results []facts.DuplicateSPNs
+	modes := map[string]int{}
+	seen := map[string]bool{}
+	complete := true
+	for i := range cfg.Domains {
+		d := &cfg.Domains[i]
+		limit = max(limit, d.MaxDuplicateSPNs)
+		scope, mode, err := s.scanDomain(ctx, cfg, d, seen, logger)
+		if mode != "" {
+			modes[mode]++
+		}
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+		if scope == "" || seen[scope] {
+			if scope == "" {
+				complete = false
+			}
+			continue
+		}
+		seen[scope] = true
+		if si := s.scopes[scope]; si != nil {
+			results = append(results, si.index.result(-1))
+		} else {
+			complete = false
+		}
+	}
+	for scope := range s.scopes {
+		if !seen[scope] {
+			delete(s.scopes, scope) // no configured domain reaches it any more
+		}
+	}
+	if limit == 0 {
+		limit = config.DefaultMaxDuplicateSPNs
+	}
+	res := mergeDuplicates(results, limit)
+	res.Scanned = complete
+	res.Error = strings.Join(errs, "; ")
+	res.ScanDuration = time.Since(start)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for m, n := range modes {
+		s.counts[m] += n
+	}
+	if len(errs) == 0 {
+		s.lastOK = time.Now()
+	}
+	res.LastSuccess = s.lastOK
+	res.Scans = map[string]int{scanFull: s.counts[scanFull], scanIncremental: s.counts[scanIncremental]}
+	if s.last == nil {
+		close(s.done)
+	}
+	s.last = &res
+	logger.Debug("SPN scan", "duration", res.ScanDuration, "modes", modes, "accounts", res.AccountsScanned, "duplicates", res.Total, "err", res.Error)
+	return &res
+}
+
+// scanDomain refreshes the index of d's scope, unless another domain already
+// did in this scan (done). It returns the scope ("" when unknown) and the
+// mode of the scan it made ("" for none).
+func (s *SPNScanner) scanDomain(ctx context.Context, cfg *config.Config, d *config.Domain, done map[string]bool, logger *slog.Logger) (scope, mode string, err error) {
+	conn, err := directory.DialGlobalCatalog(ctx, *d, &cfg.Kerberos, logger)
+	if err != nil {
+		return "", "", err
+	}
+	defer conn.Close()
+	if scope, err = conn.ScanScope(ctx); err != nil || done[scope] {
+		return scope, "", err
+	}
+	server, err := conn.ServerState(ctx) // before the scan: what changes during it is read again next time
+	if err != nil {
+		return scope, "", fmt.Errorf("SPN scan of %s: %w", scope, err) // the index, if any, stands as it was
+	}
+	si := s.scopes[scope]
+	mode = scanIncremental
+	switch {
+	case si == nil:
+		mode = scanFull
+	case si.server.URL != server.URL, si.server.DSServiceName != server.DSServiceName, si.server.InvocationID != server.InvocationID:
+		mode = scanFull // another DC, or another copy of its database: its USNs are its own
+	case server.HighestCommittedUSN < si.server.HighestCommittedUSN:
+		mode = scanFull
+	case time.Since(si.lastFull) >= cfg.Global.SPNFullScanInterval.Duration():
+		mode = scanFull
+	}
+	if mode == scanFull {
+		// Drop the old index first: a full scan never holds two.
+		delete(s.scopes, scope)
+		si = &scopeIndex{index: newSPNIndex(), lastFull: time.Now()}
+		err = conn.ScanSPNs(ctx, 0, func(a directory.SPNAccount) error {
+			si.index.put(a.GUID, a.Name, a.SPNs)
+			return nil
+		})
+	} else {
+		// In place: a failed refresh leaves some changes applied, and the next
+		// one reads them again from the same USN.
+		err = conn.ScanSPNs(ctx, si.server.HighestCommittedUSN, func(a directory.SPNAccount) error {
+			si.index.put(a.GUID, a.Name, a.SPNs)
+			return nil
+		})
+	}
+	if err != nil {
+		if mode == scanFull {
+			return scope, "", fmt.Errorf("duplicate SPN scan of %s: %w", scope, err)
+		}
+		return scope, "", fmt.Errorf("duplicate SPN scan (incremental) of %s: %w", scope, err)
+	}
+	si.server = server
+	s.scopes[scope] = si
+	return scope, mode, nil
+}
+
+// mergeDuplicates combines the results of several scopes: totals add up, and
+// the limit duplicates with the most holders (ties by SPN) are kept.
+func mergeDuplicates(results []facts.DuplicateSPNs, limit int) facts.DuplicateSPNs {
+	var res facts.DuplicateSPNs
+	var top []facts.DuplicateSPN
+	for _, r := range results {
+		res.Total += r.Total
+		res.AccountsScanned += r.AccountsScanned
+		top = append(top, r.Top...)
+	}
+	slices.SortFunc(top, func(a, b facts.DuplicateSPN) int {
+		if c := cmp.Compare(len(b.Accounts), len(a.Accounts)); c != 0 {
+			return c
+		}
+		return cmp.Compare(spn.Key(a.SPN), spn.Key(b.SPN))
+	})
+	if limit >= 0 && len(top) > limit {
+		top = top[:limit]
+	}
+	res.Top = top
+	return res
+}
