@@ -98,9 +98,10 @@ func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *w
 	runner := collector.NewRunner(cfg, logger)
 	reloader := newReloader(configFile, runner, logger)
 
+	// The cycle's own metrics are not registered here: /metrics encodes
+	// them once per cycle (collector.MetricsHandler); reg holds the live ones.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		collector.NewExporter(runner),
 		reloader,
 		versioncollector.NewCollector(exporterName),
 		collectors.NewGoCollector(),
