@@ -35,6 +35,9 @@ type Global struct {
 	// CollectorTimeout bounds one collector's run; every network call inside
 	// it honours the same deadline.
 	CollectorTimeout Duration `yaml:"collector_timeout"`
+	// MaxConcurrentInstances bounds how many SQL instances are talked to at
+	// once in a cycle; the others wait for a free slot.
+	MaxConcurrentInstances int `yaml:"max_concurrent_instances"`
 }
 
 // Kerberos is the exporter's own Kerberos identity, used for KDC probes,
@@ -165,6 +168,12 @@ type Thresholds struct {
 const (
 	DefaultCollectionInterval = 60 * time.Second
 	DefaultCollectorTimeout   = 30 * time.Second
+	// DefaultMaxConcurrentInstances keeps a cycle's SQL logins and queries
+	// to a burst a SQL fleet and the exporter's host absorb easily.
+	DefaultMaxConcurrentInstances = 32
+	// MaxConcurrentInstancesLimit is the most max_concurrent_instances may
+	// say: each instance in flight holds a connection and a goroutine set.
+	MaxConcurrentInstancesLimit = 1024
 	DefaultLDAPTimeout        = 10 * time.Second
 	DefaultSQLTimeout         = 10 * time.Second
 	DefaultDNSTimeout         = 5 * time.Second

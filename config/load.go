@@ -209,6 +209,9 @@ func (c *Config) applyDefaults() {
 	setDur(&c.Global.CollectionInterval, DefaultCollectionInterval)
 	setDur(&c.Global.CollectorTimeout, min(DefaultCollectorTimeout, c.Global.CollectionInterval.Duration()))
 	setDur(&c.DNS.Timeout, DefaultDNSTimeout)
+	if c.Global.MaxConcurrentInstances == 0 {
+		c.Global.MaxConcurrentInstances = DefaultMaxConcurrentInstances
+	}
 	setDur(&c.Thresholds.ClockSkewWarning, DefaultSkewWarning)
 	setDur(&c.Thresholds.ClockSkewCritical, DefaultSkewCritical)
 	if c.Kerberos.Probe == nil {
@@ -475,6 +478,9 @@ func (c *Config) validate(v *validator) {
 	}
 	if c.Global.CollectorTimeout > c.Global.CollectionInterval {
 		v.errorf("global.collector_timeout", "must not exceed global.collection_interval (%s), got %s", c.Global.CollectionInterval, c.Global.CollectorTimeout)
+	}
+	if n := c.Global.MaxConcurrentInstances; n < 1 || n > MaxConcurrentInstancesLimit {
+		v.errorf("global.max_concurrent_instances", "must be between 1 and %d, got %d", MaxConcurrentInstancesLimit, n)
 	}
 	if c.Thresholds.ClockSkewWarning >= c.Thresholds.ClockSkewCritical {
 		v.errorf("thresholds.clock_skew_warning", "must be below clock_skew_critical (%s), got %s", c.Thresholds.ClockSkewCritical, c.Thresholds.ClockSkewWarning)
