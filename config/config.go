@@ -174,11 +174,11 @@ const (
 	// MaxConcurrentInstancesLimit is the most max_concurrent_instances may
 	// say: each instance in flight holds a connection and a goroutine set.
 	MaxConcurrentInstancesLimit = 1024
-	DefaultLDAPTimeout        = 10 * time.Second
-	DefaultSQLTimeout         = 10 * time.Second
-	DefaultDNSTimeout         = 5 * time.Second
-	DefaultNTLMClientsTop     = 10
-	DefaultMaxDuplicateSPNs   = 50
-	DefaultSkewWarning        = 60 * time.Second
-	DefaultSkewCritical       = 240 * time.Second
+	DefaultLDAPTimeout          = 10 * time.Second
+	DefaultSQLTimeout           = 10 * time.Second
+	DefaultDNSTimeout           = 5 * time.Second
+	DefaultNTLMClientsTop       = 10
+	DefaultMaxDuplicateSPNs     = 50
+	DefaultSkewWarning          = 60 * time.Second
+	DefaultSkewCritical         = 240 * time.Second
 )
