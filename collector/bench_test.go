@@ -64,12 +64,10 @@ func fleetResult(n int) *Result {
 func BenchmarkScrape(b *testing.B) {
 	for _, n := range []int{12, 500} {
 		res := fleetResult(n)
-		live := prometheus.NewRegistry()
-		live.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		runtimeReg := prometheus.NewRegistry()
+		runtimeReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		handlers := map[string]http.Handler{}
-		cached := &MetricsHandler{last: func() *Result { return res }, collectors: enabledCollectors(), live: live, logger: slog.New(slog.DiscardHandler)}
-		cached.full = cached.fullHandler()
-		handlers["cached"] = cached
+		handlers["cached"] = newMetricsHandler(func() *Result { return res }, enabledCollectors(), prometheus.NewRegistry(), runtimeReg, slog.New(slog.DiscardHandler))
 		rebuildReg := prometheus.NewRegistry()
 		rebuildReg.MustRegister(&Exporter{last: func() *Result { return res }, collectors: enabledCollectors()},
 			collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -18,19 +20,24 @@ import (
 // completed cycle. The cycle's metrics (thousands of series for a large
 // fleet) only change when a cycle completes, so they are encoded the first
 // time a format is asked for after that, and every other scrape copies the
-// bytes. The live metrics (Go runtime, process, build info, reloads: about a
-// hundred series) are gathered and encoded on every scrape, so they stay as
-// fresh as with an ordinary registry, at a small fixed cost.
+// bytes. The exporter's own state (build info, reloads: a few series) is
+// gathered on every scrape, so a reload shows at once. The Go runtime and
+// process metrics (about a hundred series) are gathered at most once per
+// second per representation: gathering them costs about a millisecond of
+// CPU, most of a scrape, and no scrape interval is short enough to see a
+// value a second old. When they are due, one scrape gathers them while
+// concurrent ones serve the previous bytes.
 //
 // The body is the cycle's families, in the order a registry would give
-// them, followed by the live families. Text parsers only need each family's
-// lines to be together, which holds: the two sets never share a name. A
-// gzipped body is two gzip members, which every gzip reader (Prometheus'
-// too) reads as one stream.
+// them, then the state's, then the runtime's. Text parsers only need each
+// family's lines to be together, which holds: the sets never share a name.
+// A gzipped body is one gzip member per part, which every gzip reader
+// (Prometheus' too) reads as one stream.
 type MetricsHandler struct {
 	last       func() *Result
 	collectors []namedCollector
 	live       prometheus.Gatherer
+	runtime    prometheus.Gatherer
 	// full serves requests the cache does not cover (name[] filters) from
 	// a registry holding both sets.
 	full   http.Handler
@@ -38,6 +45,27 @@ type MetricsHandler struct {
 
 	mu      sync.Mutex
 	encoded *cycleEncodings
+
+	runtimeMaxAge time.Duration
+	now           func() time.Time
+	runtimeMu     sync.Mutex
+	runtimeByRep  map[exposition]*runtimeEncoding
+}
+
+// runtimeMaxAge is how long the runtime metrics' encoding is served before
+// they are gathered again.
+const runtimeMaxAge = time.Second
+
+// runtimeEncoding is the runtime metrics in one representation; refresh is
+// held by the scrape that gathers them again.
+type runtimeEncoding struct {
+	refresh sync.Mutex
+	current atomic.Pointer[liveBytes]
+}
+
+type liveBytes struct {
+	body []byte
+	at   time.Time
 }
 
 // cycleEncodings are one cycle's exposition in every representation asked
@@ -60,11 +88,17 @@ type encodedCycle struct {
 	body []byte
 }
 
-// NewMetricsHandler serves the runner's last completed cycle plus the
-// live metrics of the given gatherer, which must not include the cycle's
-// collector.
-func NewMetricsHandler(r *Runner, live prometheus.Gatherer, logger *slog.Logger) *MetricsHandler {
-	h := &MetricsHandler{last: r.Last, collectors: r.collectors, live: live, logger: logger}
+// NewMetricsHandler serves the runner's last completed cycle, the metrics
+// of live (gathered per scrape: the exporter's own state) and those of
+// runtime (gathered at most once a second: Go runtime and process). Neither
+// may hold the cycle's collector.
+func NewMetricsHandler(r *Runner, live, runtime prometheus.Gatherer, logger *slog.Logger) *MetricsHandler {
+	return newMetricsHandler(r.Last, r.collectors, live, runtime, logger)
+}
+
+func newMetricsHandler(last func() *Result, collectors []namedCollector, live, runtime prometheus.Gatherer, logger *slog.Logger) *MetricsHandler {
+	h := &MetricsHandler{last: last, collectors: collectors, live: live, runtime: runtime, logger: logger,
+		runtimeMaxAge: runtimeMaxAge, now: time.Now, runtimeByRep: map[exposition]*runtimeEncoding{}}
 	h.full = h.fullHandler()
 	return h
 }
@@ -72,7 +106,7 @@ func NewMetricsHandler(r *Runner, live prometheus.Gatherer, logger *slog.Logger)
 func (h *MetricsHandler) fullHandler() http.Handler {
 	cycle := prometheus.NewRegistry()
 	cycle.MustRegister(&Exporter{last: h.last, collectors: h.collectors})
-	return promhttp.HandlerFor(prometheus.Gatherers{cycle, h.live}, promhttp.HandlerOpts{
+	return promhttp.HandlerFor(prometheus.Gatherers{cycle, h.live, h.runtime}, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(h.logger.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,
 	})
@@ -88,7 +122,8 @@ func (h *MetricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		gzip:   acceptsGzip(r.Header.Get("Accept-Encoding")),
 	}
 	cycle := h.cycleBody(shape)
-	live := h.liveBody(shape)
+	live := h.encode(h.live, shape)
+	runtime := h.runtimeBody(shape)
 
 	hdr := w.Header()
 	hdr.Add("Vary", "Accept")
@@ -97,12 +132,13 @@ func (h *MetricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if shape.gzip {
 		hdr.Set("Content-Encoding", "gzip")
 	}
-	hdr.Set("Content-Length", strconv.Itoa(len(cycle)+len(live)))
+	hdr.Set("Content-Length", strconv.Itoa(len(cycle)+len(live)+len(runtime)))
 	if r.Method == http.MethodHead {
 		return
 	}
 	_, _ = w.Write(cycle)
 	_, _ = w.Write(live)
+	_, _ = w.Write(runtime)
 }
 
 // cycleBody is the last cycle's families in the given representation,
@@ -135,8 +171,35 @@ func (h *MetricsHandler) cycleBody(shape exposition) []byte {
 	return e.body
 }
 
-func (h *MetricsHandler) liveBody(shape exposition) []byte {
-	return h.encode(h.live, shape)
+// runtimeBody is the runtime metrics in one representation, gathered again
+// when the last gathering is older than runtimeMaxAge.
+func (h *MetricsHandler) runtimeBody(shape exposition) []byte {
+	h.runtimeMu.Lock()
+	l, ok := h.runtimeByRep[shape]
+	if !ok {
+		l = &runtimeEncoding{}
+		h.runtimeByRep[shape] = l
+	}
+	h.runtimeMu.Unlock()
+
+	fresh := func(b *liveBytes) bool { return b != nil && h.now().Sub(b.at) < h.runtimeMaxAge }
+	cur := l.current.Load()
+	if fresh(cur) {
+		return cur.body
+	}
+	if cur != nil && !l.refresh.TryLock() {
+		return cur.body // another scrape is gathering them
+	} else if cur == nil {
+		l.refresh.Lock()
+	}
+	defer l.refresh.Unlock()
+	if cur = l.current.Load(); fresh(cur) {
+		return cur.body
+	}
+	at := h.now()
+	body := h.encode(h.runtime, shape)
+	l.current.Store(&liveBytes{body: body, at: at})
+	return body
 }
 
 // encode gathers g and writes its families in one representation. As with

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -31,7 +32,7 @@ func (c countingCollector) Metrics(_ *facts.Snapshot, ch chan<- prometheus.Metri
 }
 
 // testMetricsHandler serves *cur with the fleet's collectors plus a counting
-// one, and a live registry whose gauge changes on every gather.
+// one, and live and runtime registries whose gauges change on every gather.
 func testMetricsHandler(t *testing.T, cur *atomic.Pointer[Result]) (*MetricsHandler, *atomic.Int32, prometheus.Gatherer) {
 	t.Helper()
 	builds := &atomic.Int32{}
@@ -41,8 +42,12 @@ func testMetricsHandler(t *testing.T, cur *atomic.Pointer[Result]) (*MetricsHand
 	live.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "test_live_gathers", Help: "Test."}, func() float64 {
 		return float64(gathers.Add(1))
 	}))
-	h := &MetricsHandler{last: cur.Load, collectors: collectors, live: live, logger: slog.New(slog.DiscardHandler)}
-	h.full = h.fullHandler()
+	runtime := prometheus.NewRegistry()
+	var runtimeGathers atomic.Int32
+	runtime.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "test_runtime_gathers", Help: "Test."}, func() float64 {
+		return float64(runtimeGathers.Add(1))
+	}))
+	h := newMetricsHandler(cur.Load, collectors, live, runtime, slog.New(slog.DiscardHandler))
 	return h, builds, live
 }
 
@@ -136,7 +141,7 @@ func TestMetricsHandlerServesTheCycleEncodedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the body does not parse as one exposition: %v", err)
 	}
-	mfs, err := prometheus.Gatherers{cycleRegistry(cur.Load()), h.live}.Gather()
+	mfs, err := prometheus.Gatherers{cycleRegistry(cur.Load()), h.live, h.runtime}.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +189,7 @@ func TestMetricsHandlerBeforeTheFirstCycle(t *testing.T) {
 	var cur atomic.Pointer[Result]
 	h, _, _ := testMetricsHandler(t, &cur)
 	body, _ := scrape(t, h, "", false)
-	if !strings.HasPrefix(string(body), "# HELP test_live_gathers") {
+	if !strings.HasPrefix(string(body), "# HELP test_live_gathers") || !strings.Contains(string(body), "test_runtime_gathers") {
 		t.Errorf("before the first cycle only the live metrics are served, got:\n%s", body)
 	}
 }
@@ -197,7 +202,7 @@ func TestMetricsHandlerNameFilterUsesTheRegistry(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	body := rec.Body.String()
-	if !strings.Contains(body, "kerberos_sql_up{") || strings.Contains(body, "test_live_gathers") || strings.Contains(body, "kerberos_finding") {
+	if !strings.Contains(body, "kerberos_sql_up{") || strings.Contains(body, "test_live_gathers") || strings.Contains(body, "test_runtime_gathers") || strings.Contains(body, "kerberos_finding") {
 		t.Errorf("name[]=kerberos_sql_up served:\n%s", body)
 	}
 }
@@ -215,5 +220,37 @@ func TestAcceptsGzip(t *testing.T) {
 		if got := acceptsGzip(header); got != want {
 			t.Errorf("acceptsGzip(%q) = %v, want %v", header, got, want)
 		}
+	}
+}
+
+func TestMetricsHandlerGathersRuntimeMetricsOncePerSecond(t *testing.T) {
+	var cur atomic.Pointer[Result]
+	cur.Store(withCounting(fleetResult(1)))
+	h, _, _ := testMetricsHandler(t, &cur)
+	clock := time.Unix(1_800_000_000, 0)
+	h.now = func() time.Time { return clock }
+	gathers := func() (live, runtime string) {
+		body, _ := scrape(t, h, "", true)
+		line := func(name string) string {
+			i := strings.Index(string(body), "\n"+name+" ")
+			if i < 0 {
+				t.Fatalf("no %s in:\n%s", name, body)
+			}
+			l, _, _ := strings.Cut(string(body[i+1:]), "\n")
+			return l
+		}
+		return line("test_live_gathers"), line("test_runtime_gathers")
+	}
+	live1, runtime1 := gathers()
+	live2, runtime2 := gathers()
+	if runtime2 != runtime1 {
+		t.Errorf("within a second the runtime metrics were gathered again: %q then %q", runtime1, runtime2)
+	}
+	if live2 == live1 {
+		t.Errorf("the exporter's own state was not gathered on the second scrape: still %q", live2)
+	}
+	clock = clock.Add(runtimeMaxAge)
+	if _, runtime3 := gathers(); runtime3 == runtime1 {
+		t.Errorf("a second later the runtime metrics were not gathered again: still %q", runtime3)
 	}
 }

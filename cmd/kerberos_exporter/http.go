@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
@@ -38,10 +39,13 @@ func newHTTPServer(h http.Handler, t serverTimeouts) *http.Server {
 }
 
 // newMux serves the runner's last cycle on metricsPath, encoded once per
-// cycle, followed by the live metrics of reg (runtime, process, reloads).
+// cycle, followed by the metrics of reg (the exporter's own state) and of
+// the Go runtime and the process.
 func newMux(runner *collector.Runner, rl *reloader, reg *prometheus.Registry, metricsPath string, logger *slog.Logger, probeOpts probeOptions) *http.ServeMux {
+	runtime := prometheus.NewRegistry()
+	runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	mux.Handle(metricsPath, collector.NewMetricsHandler(runner, reg, logger))
+	mux.Handle(metricsPath, collector.NewMetricsHandler(runner, reg, runtime, logger))
 	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != http.MethodPut {
 			w.Header().Set("Allow", "POST, PUT")
