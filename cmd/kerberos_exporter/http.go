@@ -60,6 +60,7 @@ func newMux(runner *collector.Runner, rl *reloader, reg *prometheus.Registry, me
 	})
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "OK") })
 	mux.Handle("/probe", newProber(runner, logger, probeOpts))
+	mux.HandleFunc("/sd", sdHandler(runner.Config))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
