@@ -71,6 +71,10 @@ func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 		"secret-extra-field.yml":           {"secret-extra-field.yml:7:", "sql_instances[0].auth.password.value", "never the value inline"},
 		"insecure-simple-bind.yml":         {"insecure-simple-bind.yml:3:", "domains[0].domain_controllers[1]", "clear text", "allow_insecure_bind"},
 		"not-utf8.yml":                     {"not-utf8.yml:4:", "sql_instances[0].service_account", "column 30", "not UTF-8"},
+		"discovery-template-host.yml":      {"discovery-template-host.yml:6:", "discovery.template.host", "not a known field"},
+		"discovery-template-auth.yml":      {"discovery-template-auth.yml:6:", "discovery.template.auth.username", "required for sql logins"},
+		"discovery-base-dn.yml":            {"discovery-base-dn.yml:5:", "discovery.base_dns[0]", "under a configured domain"},
+		"discovery-pattern.yml":            {"discovery-pattern.yml:5:", "discovery.include[0]", "shell pattern"},
 		"bad-max-concurrent-instances.yml": {"bad-max-concurrent-instances.yml:2:", "global.max_concurrent_instances", "between 1 and 1024"},
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
@@ -270,3 +274,25 @@ func FuzzParse(f *testing.F) {
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+func TestDiscoveryTemplateMakesInstances(t *testing.T) {
+	t.Setenv("KERBEROS_EXPORTER_TEST_PASSWORD", "s3cret")
+	cfg, err := Load("testdata/good/discovery.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Discovery.RefreshInterval.Duration(); got != 15*time.Minute {
+		t.Errorf("refresh_interval = %s", got)
+	}
+	s := cfg.InstanceFromTemplate("sql02.corp.example.com:1444", "sql02.corp.example.com", 1444, "", "corp.example.com")
+	if !s.Discovered || s.Auth.Username != "krbmon_sql" || s.Auth.Password.Value() != "s3cret" || s.Encrypt != "true" ||
+		s.Timeout.Duration() != 5*time.Second || s.LinkedServers.Timeout.Duration() != 5*time.Second || s.NTLMClientsTop != DefaultNTLMClientsTop || *s.ExpectKerberos {
+		t.Errorf("discovered instance %+v", s)
+	}
+	if d := cfg.DomainOfDN("ou=sql servers, dc=CORP,dc=example,dc=com"); d == nil || d.Name != "corp.example.com" {
+		t.Errorf("DomainOfDN = %v", d)
+	}
+	if d := cfg.DomainOfDN("DC=example,DC=com"); d != nil {
+		t.Errorf("the parent of the domain is not in it: %v", d)
+	}
+}
