@@ -109,22 +109,24 @@ func cycleConfig(instances ...string) *config.Config {
 	return cfg
 }
 
-// waitFor reads progress events until want has been seen, failing on any
-// event in forbidden first.
-func (ct *cycleTest) waitFor(t *testing.T, want string, forbidden ...string) {
+// waitFor reads progress events until every one of want has been seen,
+// failing on any event in forbidden first.
+func (ct *cycleTest) waitFor(t *testing.T, want []string, forbidden ...string) {
 	t.Helper()
+	pending := map[string]bool{}
+	for _, w := range want {
+		pending[w] = true
+	}
 	// A guard against hanging, not a speed check: the fake collectors take
 	// no time at all.
 	guard := time.After(2 * time.Minute)
-	for {
+	for len(pending) > 0 {
 		select {
 		case ev := <-ct.events:
 			if slices.Contains(forbidden, ev) {
 				t.Fatalf("%q came before %q", ev, want)
 			}
-			if ev == want {
-				return
-			}
+			delete(pending, ev)
 		case <-guard:
 			t.Fatalf("no %q", want)
 		}
@@ -150,8 +152,7 @@ func TestCycleDirectoryWorkDoesNotWaitForAStalledInstance(t *testing.T) {
 	go func() { done <- ct.runner.RunOnce(context.Background()) }()
 
 	// Both fast instances get their directory facts while stall is stuck.
-	ct.waitFor(t, "directory fast1", "sql stall")
-	ct.waitFor(t, "directory fast2", "sql stall")
+	ct.waitFor(t, []string{"directory fast1", "directory fast2"}, "sql stall")
 	close(release)
 	res := <-done
 
@@ -205,7 +206,7 @@ func TestCycleFrontEndWaitsForItsLinkedServersBackEnd(t *testing.T) {
 	done := make(chan *Result)
 	go func() { done <- ct.runner.RunOnce(context.Background()) }()
 	// other does not wait; front waits for its back end's account.
-	ct.waitFor(t, "directory other", "sql back", "directory front")
+	ct.waitFor(t, []string{"directory other"}, "sql back", "directory front")
 	close(release)
 	res := <-done
 	if got := res.Snapshot.DelegationPaths; len(got) != 1 || got[0].FromInstance != "front" || got[0].ToAccount != `CORP\svc_back` {

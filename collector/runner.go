@@ -42,6 +42,11 @@ type Runner struct {
 	collectors  []namedCollector
 	// progress, when set (tests), hears each instance's stages in a cycle.
 	progress func(stage, instance string)
+	// discovery's last answer (see discovery.go); browse asks SQL Browsers.
+	discovered      []config.SQLInstance
+	discoveredAt    time.Time
+	discoveryStatus Status
+	browse          browseFunc
 }
 
 // NewRunner makes a runner for the collectors enabled now.
@@ -52,6 +57,7 @@ func NewRunner(cfg *config.Config, logger *slog.Logger) *Runner {
 		lastSuccess: map[string]time.Time{},
 		trigger:     make(chan struct{}, 1),
 		collectors:  enabledCollectors(),
+		browse:      browseSQL,
 	}
 }
 
@@ -60,6 +66,7 @@ func NewRunner(cfg *config.Config, logger *slog.Logger) *Runner {
 func (r *Runner) SetConfig(cfg *config.Config) {
 	r.mu.Lock()
 	r.cfg = cfg
+	r.discoveredAt = time.Time{} // the next cycle discovers with the new settings
 	r.mu.Unlock()
 	select {
 	case r.trigger <- struct{}{}:
@@ -67,11 +74,11 @@ func (r *Runner) SetConfig(cfg *config.Config) {
 	}
 }
 
-// Config is the configuration in force.
+// Config is the configuration in force, with the instances discovery found.
 func (r *Runner) Config() *config.Config {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.cfg
+	return withDiscovered(r.cfg, r.discovered)
 }
 
 // Last is the last completed cycle, nil before the first one completes.
@@ -102,8 +109,12 @@ func (r *Runner) Loop(ctx context.Context) {
 // judges the facts. A slow or dead target delays only its own facts, never
 // beyond the timeout, and never the scrape.
 func (r *Runner) RunOnce(ctx context.Context) *Result {
+	discovery := r.refreshDiscovery(ctx)
 	cfg := r.Config()
 	res := r.collect(ctx, cfg, r.collectors, r.logger, false)
+	if discovery != nil {
+		res.Status[discoveryStatusName] = *discovery
+	}
 	r.mu.Lock()
 	for name, st := range res.Status {
 		if st.Success {
