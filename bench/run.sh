@@ -1,10 +1,24 @@
 #!/usr/bin/env bash
-# Prints the exporter's speed and memory figures: the scrape path for a
-# 200-instance fleet and the forest-wide duplicate-SPN scan over 100,000
-# accounts. Figures, not assertions: compare runs with benchstat.
+# Prints the exporter's speed and memory figures. Figures, not assertions:
+# compare runs with benchstat. The cycle figures need the test world
+# (bash testenv/samba/world.sh up), as the integration tests do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-go test -run '^$' -bench 'BenchmarkScrape|BenchmarkDuplicateScan|BenchmarkSPNIndex1M' -benchmem -count "${COUNT:-3}" ./collector/
+go test -run '^$' -bench 'BenchmarkDuplicateScan|BenchmarkSPNIndex1M' -benchmem -count "${COUNT:-3}" ./collector/
+
+# ---- Fleet: /metrics and collection cycles ----
+# /metrics over HTTP (text, gzip) for 12 and 500 instances (synthetic
+# snapshots), sequential and 20 concurrent scrapers: p50/p99 per scrape and
+# the process's RSS. "cached" is what the exporter serves (the cycle encoded
+# once); "rebuild" is every metric rebuilt per scrape, for comparison.
+echo "== /metrics scrape path =="
+go test -run '^$' -bench 'BenchmarkScrape/.*/cached' -benchmem -benchtime "${SCRAPES:-2000}x" ./collector/
+go test -run '^$' -bench 'BenchmarkScrape/.*/rebuild' -benchmem -benchtime "${REBUILD_SCRAPES:-200}x" ./collector/
+# Whole cycles against the Samba DC and the SQL stand-ins, without and with
+# a stalled instance (5 s login timeout); others-done-s is when the other
+# instances' directory facts were in.
+echo "== collection cycle with and without a stalled instance =="
+go test -run '^$' -bench 'BenchmarkWorldCycle' -benchtime "${CYCLES:-5}x" ./collector/
 
 # The SPN scan against a real, large Samba directory (provisioned once, cached in
 # $BENCH_DIR, default /tmp/kte-bench; BENCH_ACCOUNTS accounts, default 100000). Needs root;

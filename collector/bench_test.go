@@ -3,14 +3,19 @@ package collector
 import (
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
@@ -49,23 +54,92 @@ func fleetResult(n int) *Result {
 	return &Result{Config: cfg, Snapshot: snap, Status: status}
 }
 
-// BenchmarkScrape measures the /metrics path: serving the last cycle of a
-// 200-instance fleet. It must stay cheap (no I/O, only formatting), since
-// Prometheus may scrape often.
+// BenchmarkScrape measures /metrics over HTTP as Prometheus asks for it
+// (text, gzip), for 12 and 500 instances, serving the cycle encoded once
+// (cached, what the exporter does) and rebuilding every metric per scrape
+// (rebuild, what it did before), sequentially and with 20 concurrent
+// scrapers. It reports latency percentiles, the body size and the process's
+// resident memory afterwards (VmRSS; VmHWM is the peak so far in the
+// whole benchmark process). Figures, not assertions.
 func BenchmarkScrape(b *testing.B) {
-	res := fleetResult(200)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(&Exporter{last: func() *Result { return res }, collectors: enabledCollectors()})
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	b.ReportAllocs()
-	var size int
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-		size = rec.Body.Len()
-		_, _ = io.Copy(io.Discard, rec.Body)
+	for _, n := range []int{12, 500} {
+		res := fleetResult(n)
+		runtimeReg := prometheus.NewRegistry()
+		runtimeReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		handlers := map[string]http.Handler{}
+		handlers["cached"] = newMetricsHandler(func() *Result { return res }, enabledCollectors(), prometheus.NewRegistry(), runtimeReg, slog.New(slog.DiscardHandler))
+		rebuildReg := prometheus.NewRegistry()
+		rebuildReg.MustRegister(&Exporter{last: func() *Result { return res }, collectors: enabledCollectors()},
+			collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		handlers["rebuild"] = promhttp.HandlerFor(rebuildReg, promhttp.HandlerOpts{})
+		for _, mode := range []string{"cached", "rebuild"} {
+			srv := httptest.NewServer(handlers[mode])
+			client := &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64}}
+			get := func(b *testing.B) (time.Duration, int) {
+				req, _ := http.NewRequest("GET", srv.URL, nil)
+				req.Header.Set("Accept-Encoding", "gzip")
+				start := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				return time.Since(start), int(size)
+			}
+			b.Run(fmt.Sprintf("instances=%d/%s/sequential", n, mode), func(b *testing.B) {
+				b.ReportAllocs()
+				var lat []time.Duration
+				var size int
+				for b.Loop() {
+					d, sz := get(b)
+					lat, size = append(lat, d), sz
+				}
+				reportLatency(b, lat)
+				b.ReportMetric(float64(size), "gzip-bytes/scrape")
+			})
+			b.Run(fmt.Sprintf("instances=%d/%s/concurrent20", n, mode), func(b *testing.B) {
+				b.ReportAllocs()
+				var mu sync.Mutex
+				var lat []time.Duration
+				b.SetParallelism((20 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+				b.RunParallel(func(pb *testing.PB) {
+					var mine []time.Duration
+					for pb.Next() {
+						d, _ := get(b)
+						mine = append(mine, d)
+					}
+					mu.Lock()
+					lat = append(lat, mine...)
+					mu.Unlock()
+				})
+				reportLatency(b, lat)
+			})
+			srv.Close()
+		}
 	}
-	b.ReportMetric(float64(size), "bytes/scrape")
+}
+
+// reportLatency reports the median and 99th percentile in milliseconds, and
+// the process's resident memory now and at its peak, in MB.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	status, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(status), "\n") {
+		for _, field := range []string{"VmRSS", "VmHWM"} {
+			if rest, ok := strings.CutPrefix(line, field+":"); ok {
+				var kb float64
+				fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+				b.ReportMetric(kb/1024, field+"-MB")
+			}
+		}
+	}
 }
 
 // BenchmarkDuplicateScan measures the forest-wide duplicate count over

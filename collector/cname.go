@@ -60,9 +60,10 @@ func RequestedSPN(expected string, hosts []facts.HostDNS) (requested string, hos
 
 func (cnameCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
 	cfg := env.Config
-	if len(cfg.Domains) == 0 || len(snap.DNS) == 0 {
+	if len(cfg.Domains) == 0 {
 		return nil
 	}
+	hosts := canonicalNames(ctx, cfg, Targets(cfg, snap), snap.DNS)
 	type pending struct {
 		fact   facts.CanonicalSPN
 		domain *config.Domain
@@ -71,7 +72,7 @@ func (cnameCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 	var todo []pending
 	for _, t := range Targets(cfg, snap) {
 		for _, s := range t.SPNs {
-			requested, h, ok := RequestedSPN(s, snap.DNS)
+			requested, h, ok := RequestedSPN(s, hosts)
 			if !ok {
 				continue
 			}
@@ -122,6 +123,35 @@ func (cnameCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 	}
 	snap.CanonicalSPNs = out
 	return errors.Join(errs...)
+}
+
+// canonicalNames are the DNS facts of the targets' SPN hosts: the dns
+// collector's where the snapshot has them, else a CNAME lookup of its own
+// (in a cycle the dns collector runs fleet-wide, alongside this one, so
+// its facts are not in this run's snapshot). A failed lookup leaves the
+// canonical name unknown, so no SPN is judged for that host.
+func canonicalNames(ctx context.Context, cfg *config.Config, targets []Target, known []facts.HostDNS) []facts.HostDNS {
+	hosts := slices.Clone(known)
+	have := func(host string) bool {
+		return slices.ContainsFunc(hosts, func(h facts.HostDNS) bool { return dnscheck.SameName(h.Host, host) })
+	}
+	resolver := dnscheck.New(cfg.DNS.Servers, cfg.DNS.Timeout.Duration())
+	for _, t := range targets {
+		for _, s := range t.SPNs {
+			parsed, err := spn.Parse(s)
+			if err != nil || !strings.Contains(parsed.Host, ".") || have(parsed.Host) {
+				continue
+			}
+			h := facts.HostDNS{Host: parsed.Host}
+			if canonical, err := resolver.CanonicalName(ctx, parsed.Host); err != nil {
+				h.CNAMEError = err.Error()
+			} else {
+				h.CanonicalName = canonical
+			}
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }
 
 func (cnameCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {

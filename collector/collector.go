@@ -25,15 +25,17 @@ import (
 // Namespace is the prefix of every metric this exporter exposes.
 const Namespace = "kerberos"
 
-// Phase orders collectors inside one cycle: the SQL side runs first because
-// the directory collectors compute expected SPNs and delegation targets
-// from what the servers say about themselves (service account, port,
-// linked servers).
+// Phase says where a collector runs in a cycle (see cycle.go). The SQL
+// collectors run per instance and the directory collectors follow each
+// instance's SQL facts, because they compute expected SPNs and delegation
+// targets from what the servers say about themselves (service account,
+// port, linked servers). Fleet-wide discovery needs neither.
 type Phase int
 
 const (
-	PhaseDiscover  Phase = iota // talks to SQL Server, DNS, DC clocks
-	PhaseDirectory              // needs the discovery facts
+	PhaseDiscover  Phase = iota // fleet-wide, no SQL: DNS, DC clocks, delegated users
+	PhaseDirectory              // needs the SQL facts of the targets it is run for
+	PhaseSQL                    // talks to SQL Server; run for one instance at a time
 )
 
 // Collector is one concern.
@@ -124,6 +126,19 @@ type Env struct {
 	Config *config.Config
 	Logger *slog.Logger
 	SQL    *SQLConnections
-	// Probe is set for a /probe request: collectors skip fleet-wide work.
+	// Probe is set for a /probe request, and for the per-instance directory
+	// runs of a cycle: collectors skip fleet-wide work.
 	Probe bool
+	// AllInstances is every configured instance, for naming the instance a
+	// linked server points at: Config.SQLInstances holds only the ones this
+	// run is for. Nil means Config.SQLInstances.
+	AllInstances []config.SQLInstance
+}
+
+// allInstances is every configured SQL instance.
+func (e *Env) allInstances() []config.SQLInstance {
+	if e.AllInstances != nil {
+		return e.AllInstances
+	}
+	return e.Config.SQLInstances
 }

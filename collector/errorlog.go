@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register("errorlog", PhaseDiscover, true, func() Collector { return errorLogCollector{} })
+	register("errorlog", PhaseSQL, true, func() Collector { return errorLogCollector{} })
 }
 
 // errorLogCollector reads whether each instance registered its SPNs at its

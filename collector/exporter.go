@@ -25,6 +25,10 @@ var (
 		prometheus.BuildFQName(Namespace, "exporter", "last_collection_timestamp_seconds"),
 		"When the last completed collection cycle finished, as a Unix time.",
 		nil, nil)
+	sqlInstanceInfoDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(Namespace, "exporter", "sql_instance_info"),
+		"A SQL instance the exporter watches; source is static (configured) or discovery (found from its MSSQLSvc SPNs). Always 1.",
+		[]string{"sql_instance", "source"}, nil)
 	findingDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(Namespace, "", "finding"),
 		"A diagnosis finding that is active now (1). check names the rule, target what it is about.",
@@ -71,6 +75,15 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(collectorLastSuccessDesc, prometheus.GaugeValue, ts, name)
 		if c, ok := byName[name]; ok {
 			c.Metrics(res.Snapshot, ch)
+		}
+	}
+	if res.Config != nil {
+		for _, inst := range res.Config.SQLInstances {
+			source := "static"
+			if inst.Discovered {
+				source = "discovery"
+			}
+			ch <- prometheus.MustNewConstMetric(sqlInstanceInfoDesc, prometheus.GaugeValue, 1, inst.Name, source)
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(lastCollectionDesc, prometheus.GaugeValue, float64(res.Snapshot.Finished.UnixNano())/1e9)

@@ -47,11 +47,13 @@ func (kdcCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 	type probeKey struct{ target, spn string }
 	var todo []probeKey
 	seen := map[probeKey]bool{}
-	for _, t := range Targets(env.Config, snap) {
+	targets := Targets(env.Config, snap)
+	hosts := canonicalNames(ctx, env.Config, targets, snap.DNS)
+	for _, t := range targets {
 		for _, spn := range t.SPNs {
 			// A client asks for the canonical host's SPN when the host is a
 			// DNS alias: so does the probe.
-			if requested, _, ok := RequestedSPN(spn, snap.DNS); ok {
+			if requested, _, ok := RequestedSPN(spn, hosts); ok {
 				spn = requested
 			}
 			key := probeKey{t.Name, spn}

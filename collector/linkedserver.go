@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register("linkedserver", PhaseDiscover, true, func() Collector { return linkedServerCollector{} })
+	register("linkedserver", PhaseSQL, true, func() Collector { return linkedServerCollector{} })
 }
 
 // testAllSelfMapped in linked_servers.test selects every self-mapped linked
@@ -57,7 +57,7 @@ func linkedServers(ctx context.Context, env *Env, inst *config.SQLInstance) (*fa
 	out.Readable = true
 	for i := range servers {
 		ls := &servers[i]
-		ls.TargetInstance = matchInstance(sqlclient.ParseDataSource(ls.DataSource), env.Config.SQLInstances)
+		ls.TargetInstance = matchInstance(sqlclient.ParseDataSource(ls.DataSource), env.allInstances())
 		if selectedForTest(ls, inst.LinkedServers.Test) {
 			testLinkedServer(ctx, s, ls, inst.LinkedServers.Timeout.Duration())
 		}

@@ -40,6 +40,13 @@ type Runner struct {
 	lastSuccess map[string]time.Time
 	trigger     chan struct{}
 	collectors  []namedCollector
+	// progress, when set (tests), hears each instance's stages in a cycle.
+	progress func(stage, instance string)
+	// discovery's last answer (see discovery.go); browse asks SQL Browsers.
+	discovered      []config.SQLInstance
+	discoveredAt    time.Time
+	discoveryStatus Status
+	browse          browseFunc
 }
 
 // NewRunner makes a runner for the collectors enabled now.
@@ -50,6 +57,7 @@ func NewRunner(cfg *config.Config, logger *slog.Logger) *Runner {
 		lastSuccess: map[string]time.Time{},
 		trigger:     make(chan struct{}, 1),
 		collectors:  enabledCollectors(),
+		browse:      browseSQL,
 	}
 }
 
@@ -58,6 +66,7 @@ func NewRunner(cfg *config.Config, logger *slog.Logger) *Runner {
 func (r *Runner) SetConfig(cfg *config.Config) {
 	r.mu.Lock()
 	r.cfg = cfg
+	r.discoveredAt = time.Time{} // the next cycle discovers with the new settings
 	r.mu.Unlock()
 	select {
 	case r.trigger <- struct{}{}:
@@ -65,11 +74,11 @@ func (r *Runner) SetConfig(cfg *config.Config) {
 	}
 }
 
-// Config is the configuration in force.
+// Config is the configuration in force, with the instances discovery found.
 func (r *Runner) Config() *config.Config {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.cfg
+	return withDiscovered(r.cfg, r.discovered)
 }
 
 // Last is the last completed cycle, nil before the first one completes.
@@ -96,13 +105,17 @@ func (r *Runner) Loop(ctx context.Context) {
 	}
 }
 
-// RunOnce runs every enabled collector once, phase by phase, concurrently
-// within a phase, each bounded by the collector timeout, then judges the
-// facts. A slow or dead target delays only its own collector, never beyond
-// the timeout, and never the scrape.
+// RunOnce runs every enabled collector once, each SQL instance in its own
+// pipeline (see cycle.go), each run bounded by the collector timeout, then
+// judges the facts. A slow or dead target delays only its own facts, never
+// beyond the timeout, and never the scrape.
 func (r *Runner) RunOnce(ctx context.Context) *Result {
+	discovery := r.refreshDiscovery(ctx)
 	cfg := r.Config()
 	res := r.collect(ctx, cfg, r.collectors, r.logger, false)
+	if discovery != nil {
+		res.Status[discoveryStatusName] = *discovery
+	}
 	r.mu.Lock()
 	for name, st := range res.Status {
 		if st.Success {
@@ -113,48 +126,6 @@ func (r *Runner) RunOnce(ctx context.Context) *Result {
 	}
 	r.last = res
 	r.mu.Unlock()
-	return res
-}
-
-// collect is one cycle with the given collectors; it keeps no state, so
-// /probe can run it with a fresh registry.
-func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []namedCollector, logger *slog.Logger, probe bool) *Result {
-	snap := facts.New(time.Now())
-	env := &Env{Config: cfg, Logger: logger, SQL: NewSQLConnections(cfg, logger), Probe: probe}
-	defer env.SQL.Close()
-
-	res := &Result{Config: cfg, Snapshot: snap, Status: map[string]Status{}}
-	var statusMu sync.Mutex
-	timeout := cfg.Global.CollectorTimeout.Duration()
-	for _, phase := range []Phase{PhaseDiscover, PhaseDirectory} {
-		var wg sync.WaitGroup
-		for _, c := range collectors {
-			if c.phase != phase {
-				continue
-			}
-			wg.Add(1)
-			go func(c namedCollector) {
-				defer wg.Done()
-				cctx, cancel := context.WithTimeout(ctx, timeout)
-				defer cancel()
-				start := time.Now()
-				err := runSafely(cctx, c, env, snap)
-				st := Status{Success: err == nil, Duration: time.Since(start)}
-				if err != nil {
-					st.Error = err.Error()
-					logger.Warn("collector failed", "collector", c.name, "duration", st.Duration, "err", err)
-				} else {
-					logger.Debug("collector succeeded", "collector", c.name, "duration", st.Duration)
-				}
-				statusMu.Lock()
-				res.Status[c.name] = st
-				statusMu.Unlock()
-			}(c)
-		}
-		wg.Wait()
-	}
-	snap.Finished = time.Now()
-	res.Findings = diagnosis.Evaluate(cfg, snap)
 	return res
 }
 

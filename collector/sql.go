@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register("sql", PhaseDiscover, true, func() Collector { return &sqlCollector{hostname: os.Hostname} })
+	register("sql", PhaseSQL, true, func() Collector { return &sqlCollector{hostname: os.Hostname} })
 }
 
 // Names of the sql collector's queries, as the permission_denied metric's

@@ -169,7 +169,7 @@ func TestSQLCollectorsAgainstStandIns(t *testing.T) {
 
 // startStandIns starts scenarios from testenv/scenarios on free ports of
 // their own loopback addresses.
-func startStandIns(t *testing.T, names ...string) *tdsserver.Group {
+func startStandIns(t testing.TB, names ...string) *tdsserver.Group {
 	t.Helper()
 	var scs []*tdsserver.Scenario
 	for _, n := range names {

@@ -20,6 +20,9 @@ type Config struct {
 	DelegatedPrincipals DelegatedPrincipals `yaml:"delegated_principals"`
 	DNS                 DNS                 `yaml:"dns"`
 	Thresholds          Thresholds          `yaml:"thresholds"`
+	// Discovery, when set, adds the SQL Servers found from their MSSQLSvc/
+	// SPNs to sql_instances at run time.
+	Discovery *Discovery `yaml:"discovery"`
 
 	// File is the path the configuration was loaded from.
 	File string `yaml:"-"`
@@ -43,6 +46,9 @@ type Global struct {
 	// SPNFullScanInterval is how often that scan reads every account again,
 	// which is what catches deleted accounts.
 	SPNFullScanInterval Duration `yaml:"spn_full_scan_interval"`
+	// MaxConcurrentInstances bounds how many SQL instances are talked to at
+	// once in a cycle; the others wait for a free slot.
+	MaxConcurrentInstances int `yaml:"max_concurrent_instances"`
 }
 
 // Kerberos is the exporter's own Kerberos identity, used for KDC probes,
@@ -151,6 +157,9 @@ type SQLInstance struct {
 	Timeout                Duration           `yaml:"timeout"`
 	NTLMClientsTop         int                `yaml:"ntlm_clients_top"`
 	LinkedServers          LinkedServerChecks `yaml:"linked_servers"`
+
+	// Discovered is set on the instances discovery added.
+	Discovered bool `yaml:"-"`
 }
 
 // SQLAuth is how the exporter logs in to an instance.
@@ -167,6 +176,38 @@ type SQLAuth struct {
 	// had for the server's SPN, log in with NTLM, so that the measurement
 	// shows what a Windows client would get.
 	NTLMFallback bool `yaml:"ntlm_fallback"`
+}
+
+// Discovery finds SQL Servers in the directory from their MSSQLSvc/ SPNs.
+// A discovered instance is named HOST (port 1433), HOST:PORT or
+// HOST:INSTANCE, watched with the template's connection settings, and
+// dropped when a configured instance already watches the same name, host
+// and port, or host and instance name (the configuration wins).
+type Discovery struct {
+	// BaseDNs are where to search, each under a configured domain's base
+	// DN; empty means every configured domain's base DN.
+	BaseDNs []string `yaml:"base_dns"`
+	// Include and Exclude are shell patterns (*, ?, [a-z]) matched, ignoring
+	// case, against the discovered name: an instance is kept when it matches
+	// some include (or include is empty) and no exclude.
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+	// RefreshInterval is how often the directory is searched again; the
+	// cycles in between reuse the last answer.
+	RefreshInterval Duration `yaml:"refresh_interval"`
+	// Template holds the connection settings of every discovered instance.
+	Template SQLTemplate `yaml:"template"`
+}
+
+// SQLTemplate is the part of an SQLInstance that discovery cannot know.
+type SQLTemplate struct {
+	Auth                   SQLAuth            `yaml:"auth"`
+	Encrypt                string             `yaml:"encrypt"`
+	TrustServerCertificate bool               `yaml:"trust_server_certificate"`
+	Timeout                Duration           `yaml:"timeout"`
+	ExpectKerberos         *bool              `yaml:"expect_kerberos"`
+	NTLMClientsTop         int                `yaml:"ntlm_clients_top"`
+	LinkedServers          LinkedServerChecks `yaml:"linked_servers"`
 }
 
 // LinkedServerChecks bounds what the exporter does through linked servers.
@@ -219,4 +260,12 @@ const (
 	DefaultMaxDuplicateSPNs    = 50
 	DefaultSkewWarning         = 60 * time.Second
 	DefaultSkewCritical        = 240 * time.Second
+	// DefaultMaxConcurrentInstances keeps a cycle's SQL logins and queries
+	// to a burst a SQL fleet and the exporter's host absorb easily.
+	DefaultMaxConcurrentInstances = 32
+	// MaxConcurrentInstancesLimit is the most max_concurrent_instances may
+	// say: each instance in flight holds a connection and a goroutine set.
+	MaxConcurrentInstancesLimit = 1024
+	// DefaultDiscoveryRefresh is how often discovery searches the directory.
+	DefaultDiscoveryRefresh = 10 * time.Minute
 )

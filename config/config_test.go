@@ -45,35 +45,40 @@ func TestExampleConfigIsValid(t *testing.T) {
 func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 	t.Setenv("KERBEROS_EXPORTER_TEST_PASSWORD", "s3cret")
 	cases := map[string][]string{
-		"unknown-field.yml":               {"unknown-field.yml:2:", "global.colection_interval", "not a known field"},
-		"inline-secret.yml":               {"inline-secret.yml:6:", "domains[0].bind.password", "not written inline"},
-		"bad-duration.yml":                {"bad-duration.yml:2:", "global.collection_interval", "not a duration"},
-		"short-host.yml":                  {"short-host.yml:3:", "sql_instances[0].host", "fully qualified"},
-		"bad-port.yml":                    {"bad-port.yml:4:", "sql_instances[0].port", "between 1 and 65535"},
-		"bad-auth-method.yml":             {"bad-auth-method.yml:5:", "sql_instances[0].auth.method", "kerbero"},
-		"duplicate-instance.yml":          {"duplicate-instance.yml:5:", "sql_instances[1].name", "listed twice"},
-		"missing-secret-env.yml":          {"missing-secret-env.yml:4:", "sql_instances[0].auth.password", "KERBEROS_EXPORTER_TEST_UNSET_VARIABLE is not set"},
-		"missing-secret-file.yml":         {"missing-secret-file.yml:4:", "sql_instances[0].auth.password", "cannot be read"},
-		"secret-both.yml":                 {"secret-both.yml:4:", "exactly one of file or env"},
-		"bad-ldap-url.yml":                {"bad-ldap-url.yml:3:", "domains[0].domain_controllers[0]", "ldaps://"},
-		"skew-thresholds.yml":             {"skew-thresholds.yml:2:", "thresholds.clock_skew_warning", "below clock_skew_critical"},
-		"empty.yml":                       {"empty.yml", "empty"},
-		"nothing-to-watch.yml":            {"nothing-to-watch.yml", "nothing to watch"},
-		"ntlm-fallback-no-password.yml":   {"ntlm-fallback-no-password.yml:7:", "sql_instances[0].auth.ntlm_fallback", "needs auth.password"},
-		"not-yaml.yml":                    {"not-yaml.yml:1:", "invalid YAML"},
-		"bad-label.yml":                   {"bad-label.yml:2:", "sql_instances[0].name", "letters, digits"},
-		"interval-too-short.yml":          {"interval-too-short.yml:2:", "global.collection_interval", "at least 5s, got 1ms"},
-		"collector-timeout-too-short.yml": {"collector-timeout-too-short.yml:2:", "global.collector_timeout", "at least 1s, got 10ms"},
-		"sql-timeout-too-short.yml":       {"sql-timeout-too-short.yml:4:", "sql_instances[0].timeout", "at least 100ms, got 1ms"},
-		"negative-ntlm-clients-top.yml":   {"negative-ntlm-clients-top.yml:4:", "sql_instances[0].ntlm_clients_top", "between 0 and 1000, got -5"},
-		"negative-max-duplicate-spns.yml": {"negative-max-duplicate-spns.yml:4:", "domains[0].max_duplicate_spns", "not be negative, got -1"},
-		"two-documents.yml":               {"two-documents.yml:5:", "second YAML document"},
-		"secret-extra-field.yml":          {"secret-extra-field.yml:7:", "sql_instances[0].auth.password.value", "never the value inline"},
-		"insecure-simple-bind.yml":        {"insecure-simple-bind.yml:3:", "domains[0].domain_controllers[1]", "clear text", "allow_insecure_bind"},
-		"not-utf8.yml":                    {"not-utf8.yml:4:", "sql_instances[0].service_account", "column 30", "not UTF-8"},
-		"bad-etype.yml":                   {"bad-etype.yml:2:", "kerberos.offered_etypes[1]", "des-cbc-md5"},
-		"spn-scan-interval-too-short.yml": {"spn-scan-interval-too-short.yml:2:", "global.spn_scan_interval", "at least 5s, got 1ms"},
-		"spn-scan-intervals.yml":          {"spn-scan-intervals.yml:3:", "global.spn_full_scan_interval", "not be below global.spn_scan_interval"},
+		"unknown-field.yml":                {"unknown-field.yml:2:", "global.colection_interval", "not a known field"},
+		"inline-secret.yml":                {"inline-secret.yml:6:", "domains[0].bind.password", "not written inline"},
+		"bad-duration.yml":                 {"bad-duration.yml:2:", "global.collection_interval", "not a duration"},
+		"short-host.yml":                   {"short-host.yml:3:", "sql_instances[0].host", "fully qualified"},
+		"bad-port.yml":                     {"bad-port.yml:4:", "sql_instances[0].port", "between 1 and 65535"},
+		"bad-auth-method.yml":              {"bad-auth-method.yml:5:", "sql_instances[0].auth.method", "kerbero"},
+		"duplicate-instance.yml":           {"duplicate-instance.yml:5:", "sql_instances[1].name", "listed twice"},
+		"missing-secret-env.yml":           {"missing-secret-env.yml:4:", "sql_instances[0].auth.password", "KERBEROS_EXPORTER_TEST_UNSET_VARIABLE is not set"},
+		"missing-secret-file.yml":          {"missing-secret-file.yml:4:", "sql_instances[0].auth.password", "cannot be read"},
+		"secret-both.yml":                  {"secret-both.yml:4:", "exactly one of file or env"},
+		"bad-ldap-url.yml":                 {"bad-ldap-url.yml:3:", "domains[0].domain_controllers[0]", "ldaps://"},
+		"skew-thresholds.yml":              {"skew-thresholds.yml:2:", "thresholds.clock_skew_warning", "below clock_skew_critical"},
+		"empty.yml":                        {"empty.yml", "empty"},
+		"nothing-to-watch.yml":             {"nothing-to-watch.yml", "nothing to watch"},
+		"ntlm-fallback-no-password.yml":    {"ntlm-fallback-no-password.yml:7:", "sql_instances[0].auth.ntlm_fallback", "needs auth.password"},
+		"not-yaml.yml":                     {"not-yaml.yml:1:", "invalid YAML"},
+		"bad-label.yml":                    {"bad-label.yml:2:", "sql_instances[0].name", "letters, digits"},
+		"interval-too-short.yml":           {"interval-too-short.yml:2:", "global.collection_interval", "at least 5s, got 1ms"},
+		"collector-timeout-too-short.yml":  {"collector-timeout-too-short.yml:2:", "global.collector_timeout", "at least 1s, got 10ms"},
+		"sql-timeout-too-short.yml":        {"sql-timeout-too-short.yml:4:", "sql_instances[0].timeout", "at least 100ms, got 1ms"},
+		"negative-ntlm-clients-top.yml":    {"negative-ntlm-clients-top.yml:4:", "sql_instances[0].ntlm_clients_top", "between 0 and 1000, got -5"},
+		"negative-max-duplicate-spns.yml":  {"negative-max-duplicate-spns.yml:4:", "domains[0].max_duplicate_spns", "not be negative, got -1"},
+		"two-documents.yml":                {"two-documents.yml:5:", "second YAML document"},
+		"secret-extra-field.yml":           {"secret-extra-field.yml:7:", "sql_instances[0].auth.password.value", "never the value inline"},
+		"insecure-simple-bind.yml":         {"insecure-simple-bind.yml:3:", "domains[0].domain_controllers[1]", "clear text", "allow_insecure_bind"},
+		"not-utf8.yml":                     {"not-utf8.yml:4:", "sql_instances[0].service_account", "column 30", "not UTF-8"},
+		"bad-etype.yml":                    {"bad-etype.yml:2:", "kerberos.offered_etypes[1]", "des-cbc-md5"},
+		"spn-scan-interval-too-short.yml":  {"spn-scan-interval-too-short.yml:2:", "global.spn_scan_interval", "at least 5s, got 1ms"},
+		"spn-scan-intervals.yml":           {"spn-scan-intervals.yml:3:", "global.spn_full_scan_interval", "not be below global.spn_scan_interval"},
+		"discovery-template-host.yml":      {"discovery-template-host.yml:6:", "discovery.template.host", "not a known field"},
+		"discovery-template-auth.yml":      {"discovery-template-auth.yml:6:", "discovery.template.auth.username", "required for sql logins"},
+		"discovery-base-dn.yml":            {"discovery-base-dn.yml:5:", "discovery.base_dns[0]", "under a configured domain"},
+		"discovery-pattern.yml":            {"discovery-pattern.yml:5:", "discovery.include[0]", "shell pattern"},
+		"bad-max-concurrent-instances.yml": {"bad-max-concurrent-instances.yml:2:", "global.max_concurrent_instances", "between 1 and 1024"},
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(cases) {
@@ -275,3 +280,25 @@ func FuzzParse(f *testing.F) {
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+func TestDiscoveryTemplateMakesInstances(t *testing.T) {
+	t.Setenv("KERBEROS_EXPORTER_TEST_PASSWORD", "s3cret")
+	cfg, err := Load("testdata/good/discovery.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Discovery.RefreshInterval.Duration(); got != 15*time.Minute {
+		t.Errorf("refresh_interval = %s", got)
+	}
+	s := cfg.InstanceFromTemplate("sql02.corp.example.com:1444", "sql02.corp.example.com", 1444, "", "corp.example.com")
+	if !s.Discovered || s.Auth.Username != "krbmon_sql" || s.Auth.Password.Value() != "s3cret" || s.Encrypt != "true" ||
+		s.Timeout.Duration() != 5*time.Second || s.LinkedServers.Timeout.Duration() != 5*time.Second || s.NTLMClientsTop != DefaultNTLMClientsTop || *s.ExpectKerberos {
+		t.Errorf("discovered instance %+v", s)
+	}
+	if d := cfg.DomainOfDN("ou=sql servers, dc=CORP,dc=example,dc=com"); d == nil || d.Name != "corp.example.com" {
+		t.Errorf("DomainOfDN = %v", d)
+	}
+	if d := cfg.DomainOfDN("DC=example,DC=com"); d != nil {
+		t.Errorf("the parent of the domain is not in it: %v", d)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -211,6 +212,9 @@ func (c *Config) applyDefaults() {
 	setDur(&c.Global.SPNScanInterval, DefaultSPNScanInterval)
 	setDur(&c.Global.SPNFullScanInterval, max(DefaultSPNFullScanInterval, c.Global.SPNScanInterval.Duration()))
 	setDur(&c.DNS.Timeout, DefaultDNSTimeout)
+	if c.Global.MaxConcurrentInstances == 0 {
+		c.Global.MaxConcurrentInstances = DefaultMaxConcurrentInstances
+	}
 	setDur(&c.Thresholds.ClockSkewWarning, DefaultSkewWarning)
 	setDur(&c.Thresholds.ClockSkewCritical, DefaultSkewCritical)
 	if c.Kerberos.Probe == nil {
@@ -236,24 +240,31 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	for i := range c.SQLInstances {
-		s := &c.SQLInstances[i]
-		setDur(&s.Timeout, DefaultSQLTimeout)
-		setDur(&s.LinkedServers.Timeout, s.Timeout.Duration())
-		if s.Port == 0 && s.InstanceName == "" {
-			s.Port = 1433
-		}
-		if s.ExpectKerberos == nil {
-			s.ExpectKerberos = boolPtr(s.Auth.Method == "kerberos" || s.Auth.Method == "windows")
-		}
-		if s.NTLMClientsTop == 0 {
-			s.NTLMClientsTop = DefaultNTLMClientsTop
-		}
-		if s.Encrypt == "" {
-			s.Encrypt = "true"
-		}
-		if s.Domain == "" && len(c.Domains) > 0 {
-			s.Domain = c.Domains[0].Name
-		}
+		c.defaultInstance(&c.SQLInstances[i])
+	}
+	if d := c.Discovery; d != nil {
+		setDur(&d.RefreshInterval, DefaultDiscoveryRefresh)
+	}
+}
+
+// defaultInstance fills in what an instance leaves out.
+func (c *Config) defaultInstance(s *SQLInstance) {
+	setDur(&s.Timeout, DefaultSQLTimeout)
+	setDur(&s.LinkedServers.Timeout, s.Timeout.Duration())
+	if s.Port == 0 && s.InstanceName == "" {
+		s.Port = 1433
+	}
+	if s.ExpectKerberos == nil {
+		s.ExpectKerberos = boolPtr(s.Auth.Method == "kerberos" || s.Auth.Method == "windows")
+	}
+	if s.NTLMClientsTop == 0 {
+		s.NTLMClientsTop = DefaultNTLMClientsTop
+	}
+	if s.Encrypt == "" {
+		s.Encrypt = "true"
+	}
+	if s.Domain == "" && len(c.Domains) > 0 {
+		s.Domain = c.Domains[0].Name
 	}
 }
 
@@ -482,8 +493,14 @@ func (c *Config) validate(v *validator) {
 	if c.Global.SPNFullScanInterval < c.Global.SPNScanInterval {
 		v.errorf("global.spn_full_scan_interval", "must not be below global.spn_scan_interval (%s), got %s", c.Global.SPNScanInterval, c.Global.SPNFullScanInterval)
 	}
+	if n := c.Global.MaxConcurrentInstances; n < 1 || n > MaxConcurrentInstancesLimit {
+		v.errorf("global.max_concurrent_instances", "must be between 1 and %d, got %d", MaxConcurrentInstancesLimit, n)
+	}
 	if c.Thresholds.ClockSkewWarning >= c.Thresholds.ClockSkewCritical {
 		v.errorf("thresholds.clock_skew_warning", "must be below clock_skew_critical (%s), got %s", c.Thresholds.ClockSkewCritical, c.Thresholds.ClockSkewWarning)
+	}
+	if c.Discovery != nil {
+		c.validateDiscovery(v)
 	}
 	if len(c.Domains) == 0 && len(c.SQLInstances) == 0 {
 		v.errorf("domains", "nothing to watch: give at least one domain or one sql_instance")
@@ -665,6 +682,56 @@ func (s *SQLInstance) validate(v *validator, p string, seen map[string]bool, c *
 	}
 }
 
+func (c *Config) validateDiscovery(v *validator) {
+	d := c.Discovery
+	if len(c.Domains) == 0 {
+		v.errorf("discovery", "needs at least one configured domain to search")
+	}
+	for i, dn := range d.BaseDNs {
+		if c.DomainOfDN(dn) == nil {
+			v.errorf(fmt.Sprintf("discovery.base_dns[%d]", i), "must lie under a configured domain's base DN, got %q", dn)
+		}
+	}
+	for field, patterns := range map[string][]string{"include": d.Include, "exclude": d.Exclude} {
+		for i, p := range patterns {
+			if _, err := path.Match(p, ""); err != nil || p == "" {
+				v.errorf(fmt.Sprintf("discovery.%s[%d]", field, i), "must be a shell pattern such as *.corp.example.com, got %q", p)
+			}
+		}
+	}
+	// The template is checked as an instance would be, minus what
+	// discovery fills in.
+	probe := c.InstanceFromTemplate("discovered", "discovered.invalid", 1433, "", "")
+	probe.validate(v, "discovery.template", map[string]bool{}, c)
+}
+
+// DomainOfDN is the configured domain whose base DN holds dn, nil if none.
+func (c *Config) DomainOfDN(dn string) *Domain {
+	dn = strings.ToLower(strings.ReplaceAll(dn, " ", ""))
+	for i := range c.Domains {
+		base := strings.ToLower(strings.ReplaceAll(c.Domains[i].BaseDN, " ", ""))
+		if base != "" && (dn == base || strings.HasSuffix(dn, ","+base)) {
+			return &c.Domains[i]
+		}
+	}
+	return nil
+}
+
+// InstanceFromTemplate is a discovered instance with discovery's template
+// settings and the defaults of a configured one.
+func (c *Config) InstanceFromTemplate(name, host string, port int, instanceName, domain string) SQLInstance {
+	t := c.Discovery.Template
+	s := SQLInstance{
+		Name: name, Host: host, Port: port, InstanceName: instanceName, Domain: domain,
+		Auth: t.Auth, Encrypt: t.Encrypt, TrustServerCertificate: t.TrustServerCertificate, Timeout: t.Timeout,
+		ExpectKerberos: t.ExpectKerberos, NTLMClientsTop: t.NTLMClientsTop, LinkedServers: t.LinkedServers,
+		Discovered: true,
+	}
+	s.LinkedServers.Test = append([]string(nil), t.LinkedServers.Test...)
+	c.defaultInstance(&s)
+	return s
+}
+
 func validateLDAPURL(v *validator, p, raw string) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" {
@@ -694,5 +761,8 @@ func (c *Config) resolveSecrets(v *validator) {
 	}
 	for i := range c.SQLInstances {
 		resolve(fmt.Sprintf("sql_instances[%d].auth.password", i), c.SQLInstances[i].Auth.Password)
+	}
+	if c.Discovery != nil {
+		resolve("discovery.template.auth.password", c.Discovery.Template.Auth.Password)
 	}
 }

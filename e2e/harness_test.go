@@ -207,6 +207,9 @@ type prometheusConfig struct {
 	ExporterAddr     string   // host:port scraped as job kerberos_exporter
 	RuleFiles        []string // absolute paths
 	AlertmanagerAddr string   // host:port, or ""
+	// ScrapeConfigs, when set, is the scrape_configs list (YAML) used
+	// instead of the one job scraping ExporterAddr.
+	ScrapeConfigs string
 }
 
 // startPrometheus runs Debian's prometheus on a free loopback port with a
@@ -226,7 +229,11 @@ func startPrometheus(t *testing.T, cfg prometheusConfig) *prometheusServer {
 	if cfg.AlertmanagerAddr != "" {
 		fmt.Fprintf(&b, "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [%q]\n", cfg.AlertmanagerAddr)
 	}
-	fmt.Fprintf(&b, "scrape_configs:\n  - job_name: kerberos_exporter\n    static_configs:\n      - targets: [%q]\n", cfg.ExporterAddr)
+	if cfg.ScrapeConfigs != "" {
+		b.WriteString("scrape_configs:\n" + cfg.ScrapeConfigs)
+	} else {
+		fmt.Fprintf(&b, "scrape_configs:\n  - job_name: kerberos_exporter\n    static_configs:\n      - targets: [%q]\n", cfg.ExporterAddr)
+	}
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)

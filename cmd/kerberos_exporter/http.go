@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
@@ -38,9 +38,14 @@ func newHTTPServer(h http.Handler, t serverTimeouts) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read, WriteTimeout: t.Write, IdleTimeout: t.Idle}
 }
 
+// newMux serves the runner's last cycle on metricsPath, encoded once per
+// cycle, followed by the metrics of reg (the exporter's own state) and of
+// the Go runtime and the process.
 func newMux(runner *collector.Runner, rl *reloader, reg *prometheus.Registry, metricsPath string, logger *slog.Logger, probeOpts probeOptions) *http.ServeMux {
+	runtime := prometheus.NewRegistry()
+	runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError}))
+	mux.Handle(metricsPath, collector.NewMetricsHandler(runner, reg, runtime, logger))
 	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != http.MethodPut {
 			w.Header().Set("Allow", "POST, PUT")
@@ -55,6 +60,7 @@ func newMux(runner *collector.Runner, rl *reloader, reg *prometheus.Registry, me
 	})
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "OK") })
 	mux.Handle("/probe", newProber(runner, logger, probeOpts))
+	mux.HandleFunc("/sd", sdHandler(runner.Config))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)

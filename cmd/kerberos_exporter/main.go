@@ -12,7 +12,6 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
@@ -98,13 +97,13 @@ func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *w
 	runner := collector.NewRunner(cfg, logger)
 	reloader := newReloader(configFile, runner, logger)
 
+	// The cycle's own metrics are not registered here: /metrics encodes
+	// them once per cycle (collector.MetricsHandler); reg holds the
+	// exporter's own state, and newMux adds the runtime's.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		collector.NewExporter(runner),
 		reloader,
 		versioncollector.NewCollector(exporterName),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 
 	go runner.Loop(ctx)

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
@@ -94,7 +95,7 @@ func (in *input) spnMissing(e facts.ExpectedSPN) Finding {
 	}
 	if e.ExpectedAccount != "" {
 		f.Fix = fmt.Sprintf("Register the SPN on %s, the account the service runs as, with setspn -S (it refuses to create a duplicate); or let SQL Server register it itself by granting its account the right to write its own SPNs, then restart it.", e.ExpectedAccount)
-		f.Script = []string{"setspn -S " + psArg(e.SPN) + " " + psArg(e.ExpectedAccount)}
+		f.Script = []string{setspn("-S", e.SPN, e.ExpectedAccount)}
 	} else {
 		f.Fix = "Register the SPN with setspn -S on the account the service runs as. The exporter does not know that account: set service_account in the configuration."
 		f.Script = []string{"# setspn -S " + psArg(e.SPN) + " DOMAIN\\<service account>"}
@@ -110,8 +111,8 @@ func (in *input) spnWrongAccount(e facts.ExpectedSPN, holder string) Finding {
 			e.SPN, holder, e.ExpectedAccount, sspiContext),
 		Fix: fmt.Sprintf("Remove the SPN from %s and register it on %s.", holder, e.ExpectedAccount),
 		Script: []string{
-			"setspn -D " + psArg(e.SPN) + " " + psArg(holder),
-			"setspn -S " + psArg(e.SPN) + " " + psArg(e.ExpectedAccount),
+			setspn("-D", e.SPN, holder),
+			setspn("-S", e.SPN, e.ExpectedAccount),
 		},
 	}
 }
@@ -156,10 +157,10 @@ func (in *input) spnDuplicate(spn, expectedAccount string, holders []string, tar
 			kept = true
 			continue
 		}
-		f.Script = append(f.Script, "setspn -D "+psArg(spn)+" "+psArg(h))
+		f.Script = append(f.Script, setspn("-D", spn, h))
 	}
 	if !kept {
-		f.Script = append(f.Script, "setspn -S "+psArg(spn)+" "+psArg(keeper))
+		f.Script = append(f.Script, setspn("-S", spn, keeper))
 	}
 	return f
 }
@@ -326,6 +327,38 @@ func returnCodeMeaning(codes []string, who string) string {
 
 // psPlain are arguments PowerShell passes through unquoted.
 var psPlain = regexp.MustCompile(`^[A-Za-z0-9._:/\\-]+$`)
+
+// setspn writes one setspn command, or a comment saying why it was not
+// written. setspn is a native program: PowerShell's quoting protects the
+// script, not setspn's own parsing, so an SPN or account name from the
+// directory that starts with - or / would be read as another switch (-D for
+// -S), and Windows PowerShell 5.1 passes an embedded double quote unescaped,
+// splitting the value into several arguments. No real SPN or account name
+// needs either; such a value is left for a person to look at.
+func setspn(op, spn, account string) string {
+	for _, v := range []string{spn, account} {
+		if reason := nativeArgProblem(v); reason != "" {
+			return "# not written: " + reason + "; setspn " + op + " " + psArg(spn) + " " + psArg(account)
+		}
+	}
+	return "setspn " + op + " " + psArg(spn) + " " + psArg(account)
+}
+
+// nativeArgProblem says why v cannot be passed safely to a native command
+// such as setspn, or "" when it can.
+func nativeArgProblem(v string) string {
+	if v == "" {
+		return "an empty value"
+	}
+	// PowerShell reads the typographic dashes as '-' too.
+	if first, _ := utf8.DecodeRuneInString(v); strings.ContainsRune("-/\u2013\u2014\u2015", first) {
+		return "a value that starts like a switch"
+	}
+	if strings.ContainsAny(v, "\"\u201C\u201D\u201E") {
+		return "a value with a double quote"
+	}
+	return ""
+}
 
 // psArg quotes a command argument when PowerShell would read it otherwise
 // (a $ in a computer account's name, spaces, …).

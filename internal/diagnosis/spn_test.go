@@ -1,6 +1,7 @@
 package diagnosis
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -256,4 +257,57 @@ func TestRegistrationRules(t *testing.T) {
 			}},
 		},
 	})
+}
+
+// setspn is a native program: quoting cannot stop it from reading a value
+// that starts with - or / as a switch, or Windows PowerShell 5.1 from
+// splitting a value at a double quote. Such a value gets a comment, never a
+// command.
+func TestSetspnRefusesSwitchLikeValues(t *testing.T) {
+	for _, tc := range []struct {
+		spn, account string
+		want         string // "" when the command is written
+	}{
+		{"MSSQLSvc/sqla.corp.test:1433", `CORP\sqlsvc_a`, ""},
+		{"MSSQLSvc/sqla.corp.test:1433", `CORP\SQLE$`, ""},
+		{"-D", `CORP\sqlsvc_a`, "starts like a switch"},
+		{"/D", `CORP\sqlsvc_a`, "starts like a switch"},
+		{"\u2013Force", `CORP\sqlsvc_a`, "starts like a switch"},
+		{"MSSQLSvc/sqla.corp.test:1433", "-Q", "starts like a switch"},
+		{`MSSQLSvc/a" -D "b`, `CORP\sqlsvc_a`, "double quote"},
+		{"MSSQLSvc/a\u201c -D \u201db", `CORP\sqlsvc_a`, "double quote"},
+		{"MSSQLSvc/sqla.corp.test", "", "empty value"},
+	} {
+		line := setspn("-S", tc.spn, tc.account)
+		if tc.want == "" {
+			if !strings.HasPrefix(line, "setspn -S ") {
+				t.Errorf("setspn(%q, %q) = %q, want a command", tc.spn, tc.account, line)
+			}
+			continue
+		}
+		if !strings.HasPrefix(line, "# not written: ") || !strings.Contains(line, tc.want) {
+			t.Errorf("setspn(%q, %q) = %q, want a comment saying %q", tc.spn, tc.account, line, tc.want)
+		}
+	}
+	// Through the rules: a forest-wide duplicate comes straight from the
+	// directory, SPN and holders alike.
+	cfg, snap := healthyWorld()
+	snap.Duplicates = &facts.DuplicateSPNs{Scanned: true, Total: 1, Top: []facts.DuplicateSPN{
+		{SPN: "-R", Accounts: []string{`CORP\sqlsvc_a`, `CORP\wrongacct`}},
+	}}
+	found := false
+	for _, f := range Evaluate(cfg, snap) {
+		if f.Check != "spn_duplicate" || f.Target != "-R" {
+			continue
+		}
+		found = true
+		for _, l := range f.Script {
+			if !strings.HasPrefix(l, "#") {
+				t.Errorf("spn_duplicate for SPN -R wrote a command: %q", l)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no spn_duplicate finding for the planted forest duplicate -R")
+	}
 }

@@ -96,6 +96,12 @@ func (r *Resolver) Check(ctx context.Context, host string) facts.HostDNS {
 	return out
 }
 
+// CanonicalName is the name host resolves to after following CNAME
+// records (host itself for an A record).
+func (r *Resolver) CanonicalName(ctx context.Context, host string) (string, error) {
+	return r.lookupCNAME(ctx, host)
+}
+
 // ReverseMatches says whether every address has PTR records and all of
 // them name host. An address whose PTR also names another host counts as a
 // mismatch: a canonicalising client may pick either name.
