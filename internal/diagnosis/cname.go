@@ -70,11 +70,11 @@ func (in *input) cnameSPN(c facts.CanonicalSPN) Finding {
 		"# fill in the address of the service or its load balancer, then run both lines together:",
 		fmt.Sprintf("# Remove-DnsServerResourceRecord -ZoneName %s -RRType CName -Name %s -Force", psQuote(zoneOf(c.Alias)), psQuote(firstLabel(c.Alias))),
 		fmt.Sprintf("# Add-DnsServerResourceRecordA -ZoneName %s -Name %s -IPv4Address <address>", psQuote(zoneOf(c.Alias)), psQuote(firstLabel(c.Alias))),
-		fmt.Sprintf("# or, only if %s serves this service alone: setspn -S %s %s", c.CanonicalHost, psArg(c.Requested), psArg(c.ExpectedAccount)),
+		fmt.Sprintf("# or, only if %s serves this service alone: %s", c.CanonicalHost, setspn("-S", c.Requested, c.ExpectedAccount)),
 	}
 	if c.ExpectedAccount != "" {
 		if held, _ := in.spnHolders(c.SPN); len(held) == 0 {
-			f.Script = append(f.Script, "setspn -S "+psArg(c.SPN)+" "+psArg(c.ExpectedAccount)+"  # the alias's own SPN, for clients that then ask for it")
+			f.Script = append(f.Script, setspn("-S", c.SPN, c.ExpectedAccount)+"  # the alias's own SPN, for clients that then ask for it")
 		}
 	}
 	return f

@@ -99,6 +99,18 @@ func TestCNAMEFindings(t *testing.T) {
 		},
 		{name: "the canonical host's SPN is on the service's account", mutate: alias([]string{`CORP\rptweb`})},
 		{
+			// setspn would read a canonical host that starts with - as a switch
+			name: "a switch-like canonical SPN gets a comment, not a setspn line",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				alias(nil)(c, s)
+				s.CanonicalSPNs[0].Requested = "-D"
+			},
+			want: []string{"spn_cname_mismatch critical HTTP/reports.corp.test"},
+			contains: map[string][]string{"spn_cname_mismatch": {
+				"serves this service alone: # not written: a value that starts like a switch; setspn -S",
+			}},
+		},
+		{
 			name: "unknown holders raise nothing",
 			mutate: func(c *config.Config, s *facts.Snapshot) {
 				alias(nil)(c, s)
