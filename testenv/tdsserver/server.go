@@ -256,8 +256,8 @@ func (s *Server) now() time.Time { return time.Now().UTC().Add(s.sc.ClockOffset.
 type Group struct {
 	servers  []*Server
 	browsers []*Browser // one SQL Browser per IP with named instances
-	mu      sync.Mutex
-	addrs   map[string]string // scenario listen address -> actual address
+	mu       sync.Mutex
+	addrs    map[string]string // scenario listen address -> actual address
 }
 
 // GroupOptions tune StartGroup.
