@@ -57,9 +57,9 @@ type Background string
 const (
 	// BackgroundAll: every instance and the fleet-wide work, on /metrics.
 	BackgroundAll Background = "all"
-	// BackgroundFleet: only the fleet-wide work (DC clocks, DNS of the DCs
-	// and services, delegated users, services' SPNs, the forest-wide
-	// duplicate scan) on /metrics; each instance's work is done by its
+	// BackgroundFleet: only the fleet-wide work (DC clocks, delegated
+	// users, the services' DNS and SPNs, the forest-wide duplicate scan) on
+	// /metrics and the findings page; each instance's work is done by its
 	// /probe alone, so that replicas sharded by hashmod split the SQL and
 	// directory load, not only the scrapes.
 	BackgroundFleet Background = "fleet"

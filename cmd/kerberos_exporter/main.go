@@ -50,7 +50,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	metricsPath := serveCmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 	probeOpts := defaultProbeOptions()
 	addProbeFlags(serveCmd, &probeOpts)
-	background := serveCmd.Flag("collection.background", "What the background loop collects for /metrics: all (every SQL instance and the fleet-wide work) or fleet (only the fleet-wide work: DC clocks, DNS, delegated users, services, the forest-wide SPN scan; each instance is collected by its /probe alone, for replicas sharded by hashmod).").
+	background := serveCmd.Flag("collection.background", "What the background loop collects for /metrics: all (every SQL instance and the fleet-wide work) or fleet (only the fleet-wide work: DC clocks, delegated users, the services (DNS, SPNs), the forest-wide SPN scan; each instance is collected by its /probe alone, for replicas sharded by hashmod).").
 		Default(string(collector.BackgroundAll)).Enum(string(collector.BackgroundAll), string(collector.BackgroundFleet))
 
 	checkCmd := app.Command("check", "Run one collection, print the findings. Exit 0: nothing critical; 1: a critical finding; 2: a collector failed; 3: invalid configuration.")
