@@ -91,6 +91,17 @@ func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []n
 
 	c.snap.Finished = time.Now()
 	c.order()
+	if probe {
+		// A probe does not scan the forest (one scan per probe would cost
+		// the DC a full read of every account each time): it takes the
+		// holders the background's last scan saw for this instance's own
+		// SPNs, so that it judges them as the background cycle would. It
+		// takes only those: the rest of the scan is the fleet's, reported
+		// once on /metrics, not on every probe.
+		if scan := spnScanner(collectors); scan != nil {
+			c.snap.Duplicates = scan.Known(c.snap.SPNs)
+		}
+	}
 	res := &Result{Config: cfg, Snapshot: c.snap, Status: c.statuses(collectors)}
 	res.Findings = diagnosis.Evaluate(cfg, c.snap)
 	return res

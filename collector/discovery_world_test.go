@@ -2,11 +2,15 @@ package collector
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +20,7 @@ import (
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/testenv/tdsserver"
 	"github.com/kerberos-exporter/kerberos_exporter/testenv/world"
 )
 
@@ -95,4 +100,86 @@ kerberos_exporter_sql_instance_info{source="static",sql_instance="sqla"} 1
 			t.Errorf("instances %q, want only the configured one", got)
 		}
 	})
+}
+
+// A named instance, through the real directory and the stand-in's real SQL
+// Browser: discovery finds MSSQLSvc/sqln:INST1, asks the Browser on
+// sqln's address for INST1's port, merges MSSQLSvc/sqln:49733 into that
+// instance (the port the Browser gave), and go-mssqldb logs in there.
+func TestWorldDiscoveryNamedInstanceThroughTheBrowser(t *testing.T) {
+	w := world.ForTest(t)
+	t.Setenv(tdsserver.TestenvDirVar, w.Dir)
+	sc, err := tdsserver.LoadScenario(filepath.Join("..", "testenv", "scenarios", "sqln.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its own port, as the SPN says: the Browser's answer must merge the two.
+	g, err := tdsserver.StartGroup([]*tdsserver.Scenario{sc}, tdsserver.GroupOptions{Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+
+	sqlpw := filepath.Join(t.TempDir(), "sql-password")
+	if err := os.WriteFile(sqlpw, []byte("Passw0rd!Sql1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := worldConfig(t, w, []worldInstance{{"sqla", `CORP\sqlsvc_a`}}, fmt.Sprintf(`discovery:
+  include: ["sqln.*"]
+  template:
+    auth: {method: sql, username: krbmon_sql, password: {file: %s}}
+    encrypt: disable
+    timeout: 3s
+`, sqlpw))
+	r := NewRunner(cfg, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	// The world's names are in the DC's DNS, not the system resolver's:
+	// resolve there, then ask the real Browser as the exporter does.
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, w.DNSServer())
+	}}
+	asked := 0
+	r.browse = func(ctx context.Context, host, instance string) (int, error) {
+		asked++
+		addrs, err := resolver.LookupHost(ctx, host)
+		if err != nil || len(addrs) == 0 {
+			return 0, fmt.Errorf("resolving %s in the world: %v", host, err)
+		}
+		return browseSQL(ctx, addrs[0], instance)
+	}
+	st := r.refreshDiscovery(context.Background())
+	if st == nil || !st.Success {
+		t.Fatalf("discovery status %+v", st)
+	}
+	var found []config.SQLInstance
+	for _, s := range r.Config().SQLInstances {
+		if s.Discovered {
+			found = append(found, s)
+		}
+	}
+	want := "sqln." + w.Domain + ":INST1"
+	if asked != 1 || len(found) != 1 || found[0].Name != want || found[0].InstanceName != "INST1" || found[0].Port != 49733 || found[0].Host != "sqln."+w.Domain {
+		t.Fatalf("Browser asked %d times; discovered %+v, want one instance %s on port 49733", asked, found, want)
+	}
+
+	// go-mssqldb reaches the named instance on the port the Browser gave.
+	addrs, err := resolver.LookupHost(context.Background(), found[0].Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &url.URL{Scheme: "sqlserver", User: url.UserPassword("krbmon_sql", "Passw0rd!Sql1"),
+		Host: net.JoinHostPort(addrs[0], strconv.Itoa(found[0].Port)), RawQuery: "encrypt=disable&dial+timeout=3"}
+	db, err := sql.Open("sqlserver", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatalf("go-mssqldb to the discovered %s: %v", found[0].Name, err)
+	}
+	if h := g.Server("sqln").LoginHistory(); len(h) == 0 || h[len(h)-1].Login != "krbmon_sql" {
+		t.Errorf("the named instance's logins %+v, want krbmon_sql's", h)
+	}
 }

@@ -47,6 +47,30 @@ type Runner struct {
 	discoveredAt    time.Time
 	discoveryStatus Status
 	browse          browseFunc
+	// background is what the background loop collects (SetBackground).
+	background Background
+}
+
+// Background says what the background loop collects.
+type Background string
+
+const (
+	// BackgroundAll: every instance and the fleet-wide work, on /metrics.
+	BackgroundAll Background = "all"
+	// BackgroundFleet: only the fleet-wide work (DC clocks, delegated
+	// users, the services' DNS and SPNs, the forest-wide duplicate scan) on
+	// /metrics and the findings page; each instance's work is done by its
+	// /probe alone, so that replicas sharded by hashmod split the SQL and
+	// directory load, not only the scrapes.
+	BackgroundFleet Background = "fleet"
+)
+
+// SetBackground chooses what the background loop collects from its next
+// cycle on.
+func (r *Runner) SetBackground(b Background) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.background = b
 }
 
 // NewRunner makes a runner for the collectors enabled now.
@@ -58,6 +82,7 @@ func NewRunner(cfg *config.Config, logger *slog.Logger) *Runner {
 		trigger:     make(chan struct{}, 1),
 		collectors:  enabledCollectors(),
 		browse:      browseSQL,
+		background:  BackgroundAll,
 	}
 }
 
@@ -112,6 +137,14 @@ func (r *Runner) Loop(ctx context.Context) {
 func (r *Runner) RunOnce(ctx context.Context) *Result {
 	discovery := r.refreshDiscovery(ctx)
 	cfg := r.Config()
+	r.mu.Lock()
+	fleetOnly := r.background == BackgroundFleet
+	r.mu.Unlock()
+	if fleetOnly {
+		// The instances are still discovered (for /sd and /probe), but
+		// their work is their probes'.
+		cfg = withInstances(cfg, nil)
+	}
 	res := r.collect(ctx, cfg, r.collectors, r.logger, false)
 	if discovery != nil {
 		res.Status[discoveryStatusName] = *discovery

@@ -62,10 +62,8 @@ func NewSPNScanner() *SPNScanner {
 // startSPNScans starts the Loop of the spn collector's scanner, if that
 // collector is among these: the runner's hook.
 func startSPNScans(ctx context.Context, collectors []namedCollector, cfg func() *config.Config, logger *slog.Logger) {
-	for _, c := range collectors {
-		if sc, ok := c.Collector.(spnCollector); ok && sc.scan != nil {
-			go sc.scan.Loop(ctx, cfg, logger)
-		}
+	if scan := spnScanner(collectors); scan != nil {
+		go scan.Loop(ctx, cfg, logger)
 	}
 }
 
@@ -91,6 +89,37 @@ func (s *SPNScanner) Loop(ctx context.Context, cfg func() *config.Config, logger
 		case <-timer.C:
 		}
 	}
+}
+
+// spnScanner is the spn collector's scanner among these collectors, nil
+// without one.
+func spnScanner(collectors []namedCollector) *SPNScanner {
+	for _, c := range collectors {
+		if sc, ok := c.Collector.(spnCollector); ok && sc.scan != nil {
+			return sc.scan
+		}
+	}
+	return nil
+}
+
+// Known is what the last completed scan (never a new one) saw of the
+// expected SPNs: their entries among the listed duplicates, for judging
+// those SPNs' holders. It is not a scan result (Scanned is false), so it
+// adds no forest-wide metric or finding. Nil before the first scan ends.
+func (s *SPNScanner) Known(expected []facts.ExpectedSPN) *facts.DuplicateSPNs {
+	s.mu.Lock()
+	last := s.last
+	s.mu.Unlock()
+	if last == nil {
+		return nil
+	}
+	out := &facts.DuplicateSPNs{}
+	for _, dup := range last.Top {
+		if slices.ContainsFunc(expected, func(e facts.ExpectedSPN) bool { return spn.Equal(e.SPN, dup.SPN) }) {
+			out.Top = append(out.Top, dup)
+		}
+	}
+	return out
 }
 
 // Latest is the result of the last scan for a collection cycle. While Loop

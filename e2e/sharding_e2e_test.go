@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -21,16 +22,29 @@ var shardedInstances = []string{"sqla", "sqlb", "sqlc", "sqld"}
 
 // TestShardedProbesEndToEnd: the real Prometheus discovers the instances
 // from /sd (http_sd_configs), two exporter replicas with the same
-// configuration share them by hashmod relabelling, each instance is probed
-// by exactly one replica, and what the shards find is what one exporter
-// probing every instance finds.
+// configuration (but for their SQL login, so that the stand-ins can tell
+// them apart) share them by hashmod relabelling, each instance is probed by
+// exactly one replica, and what the shards find is what one exporter
+// probing every instance finds. The replicas run with
+// --collection.background=fleet: their background loops do only the
+// fleet-wide work, so each SQL Server hears only from the replica that
+// probes it, and the shards' probes plus one replica's /metrics find what a
+// single exporter in the default mode finds on its /metrics.
 func TestShardedProbesEndToEnd(t *testing.T) {
 	requireTool(t, "prometheus")
 	w := world.ForTest(t)
 	t.Setenv(tdsserver.TestenvDirVar, w.Dir)
-	addrs := startStandInScenarios(t, shardedInstances...)
-	cfg := shardedExporterConfig(t, w, addrs)
-	replicas := []*exporterServer{startExporter(t, cfg), startExporter(t, cfg)}
+	logins := []string{"krbmon_shard0", "krbmon_shard1"}
+	standIns := startStandInGroup(t, logins, shardedInstances...)
+	addrs := map[string]string{}
+	for _, name := range shardedInstances {
+		addrs[name] = standIns.Server(name).Addr()
+	}
+	replicas := []*exporterServer{
+		startExporter(t, shardedExporterConfig(t, w, addrs, logins[0]), "--collection.background=fleet"),
+		startExporter(t, shardedExporterConfig(t, w, addrs, logins[1]), "--collection.background=fleet"),
+	}
+	single := startExporter(t, shardedExporterConfig(t, w, addrs, "krbmon_sql"))
 
 	var jobs strings.Builder
 	for i, r := range replicas {
@@ -43,11 +57,17 @@ func TestShardedProbesEndToEnd(t *testing.T) {
       - {source_labels: [__tmp_shard], regex: "%[1]d", action: keep}
 `, i, r.Addr)
 	}
-	fmt.Fprintf(&jobs, `  - job_name: single
+	fmt.Fprintf(&jobs, `  - job_name: fleet
+    scrape_interval: 5s
+    static_configs: [{targets: ["%s"]}]
+  - job_name: single
     scrape_interval: 5s
     scrape_timeout: 5s
     http_sd_configs: [{url: "http://%s/sd", refresh_interval: 5s}]
-`, replicas[0].Addr)
+  - job_name: single_metrics
+    scrape_interval: 5s
+    static_configs: [{targets: ["%s"]}]
+`, replicas[0].Addr, single.Addr, single.Addr)
 	prom := startPrometheus(t, prometheusConfig{ScrapeConfigs: jobs.String()})
 
 	// Every instance probed, by the shards and by the single job.
@@ -55,8 +75,10 @@ func TestShardedProbesEndToEnd(t *testing.T) {
 		shards, _ := prom.seriesCount(`up{job=~"shard.*"} == 1`)
 		single, _ := prom.seriesCount(`up{job="single"} == 1`)
 		findings, _ := prom.seriesCount(`kerberos_finding{job="single"}`)
-		return shards == len(shardedInstances) && single == len(shardedInstances) && findings > 0,
-			fmt.Sprintf("%d sharded and %d single probes up, %d findings", shards, single, findings)
+		metrics, _ := prom.seriesCount(`kerberos_finding{job="single_metrics"}`)
+		fleet, _ := prom.seriesCount(`up{job="fleet"} == 1`)
+		return shards == len(shardedInstances) && single == len(shardedInstances) && findings > 0 && metrics > 0 && fleet == 1,
+			fmt.Sprintf("%d sharded and %d single probes up, %d findings, %d on the single /metrics, fleet up %d", shards, single, findings, metrics, fleet)
 	})
 
 	// Exactly one replica per instance, both replicas used, each probe sent
@@ -89,6 +111,25 @@ func TestShardedProbesEndToEnd(t *testing.T) {
 		t.Errorf("probes per replica %v: hashmod put every instance on one replica", perReplica)
 	}
 
+	// Each SQL Server heard only from the replica that probes it: the other
+	// replica's background loop left it alone.
+	for _, name := range shardedInstances {
+		if len(perInstance[name]) != 1 {
+			continue
+		}
+		want := "krbmon_" + perInstance[name][0]
+		seen := map[string]int{}
+		for _, s := range standIns.Server(name).LoginHistory() {
+			if slices.Contains(logins, s.Login) {
+				seen[s.Login]++
+			}
+		}
+		t.Logf("%s: logins by replica %v", name, seen)
+		if seen[want] == 0 || len(seen) != 1 {
+			t.Errorf("%s is probed by %s but saw the replicas' logins %v, want only %s", name, perInstance[name][0], seen, want)
+		}
+	}
+
 	// The shards' findings and SQL facts are the single exporter's.
 	for _, name := range []string{"kerberos_finding", "kerberos_sql_up", "kerberos_sql_connection_auth_scheme", "kerberos_spn_holders"} {
 		sharded := seriesSet(t, prom, name+`{job=~"shard.*"}`)
@@ -100,7 +141,33 @@ func TestShardedProbesEndToEnd(t *testing.T) {
 			t.Errorf("%s: no series at all", name)
 		}
 	}
+
+	// A fleet-mode /metrics carries only the fleet's work, and with the
+	// shards' probes it finds what one default exporter's /metrics finds.
+	if n, err := prom.seriesCount(`kerberos_sql_up{job="fleet"}`); err != nil || n != 0 {
+		t.Errorf("a fleet-mode /metrics has %d kerberos_sql_up series (%v), want none", n, err)
+	}
+	for _, name := range []string{"kerberos_finding", "kerberos_sql_up", "kerberos_spn_holders"} {
+		union := withoutInstance(seriesSet(t, prom, name+`{job=~"shard.*|fleet"}`))
+		whole := withoutInstance(seriesSet(t, prom, name+`{job="single_metrics"}`))
+		if !slices.Equal(union, whole) {
+			t.Errorf("%s: shards' probes with the fleet's /metrics differ from one default exporter's /metrics:\nunion:  %q\nsingle: %q", name, union, whole)
+		}
+	}
 }
+
+// withoutInstance drops the instance label (a probe's is its SQL instance,
+// a /metrics scrape's the exporter's address) and the duplicates that leaves.
+func withoutInstance(series []string) []string {
+	out := make([]string, 0, len(series))
+	for _, s := range series {
+		out = append(out, instanceLabel.ReplaceAllString(s, ""))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+var instanceLabel = regexp.MustCompile(`(^\{|,)instance=[^,}]*`)
 
 // seriesSet is the label sets (without job) and values expr returns now, sorted.
 func seriesSet(t *testing.T, prom *prometheusServer, expr string) []string {
@@ -150,15 +217,18 @@ func activeTargets(t *testing.T, prom *prometheusServer) []activeTarget {
 	return r.Data.ActiveTargets
 }
 
-// startStandInScenarios serves testenv/scenarios/NAME.yml for each name on
-// ephemeral ports and returns their addresses by name.
-func startStandInScenarios(t *testing.T, names ...string) map[string]string {
+// startStandInGroup serves testenv/scenarios/NAME.yml for each name on
+// ephemeral ports, each with these SQL logins besides the scenario's own.
+func startStandInGroup(t *testing.T, extraLogins []string, names ...string) *tdsserver.Group {
 	t.Helper()
 	var scs []*tdsserver.Scenario
 	for _, n := range names {
 		sc, err := tdsserver.LoadScenario(filepath.Join(repoRoot(t), "testenv", "scenarios", n+".yml"))
 		if err != nil {
 			t.Fatal(err)
+		}
+		for _, l := range extraLogins {
+			sc.SQLLogins = append(sc.SQLLogins, tdsserver.SQLLogin{Name: l, Password: shardedSQLPassword})
 		}
 		scs = append(scs, sc)
 	}
@@ -167,19 +237,20 @@ func startStandInScenarios(t *testing.T, names ...string) map[string]string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
-	out := map[string]string{}
-	for _, n := range names {
-		out[n] = g.Server(n).Addr()
-	}
-	return out
+	return g
 }
 
-// shardedExporterConfig watches the stand-ins with SQL logins in the
-// world's domain; both replicas load it.
-func shardedExporterConfig(t *testing.T, w *world.World, addrs map[string]string) string {
+// shardedSQLPassword is the scenarios' krbmon_sql password, also given to
+// the replicas' own logins.
+const shardedSQLPassword = "Passw0rd!Sql1"
+
+// shardedExporterConfig watches the stand-ins in the world's domain,
+// logging in to them as sqlLogin; the replicas' configurations differ only
+// in that.
+func shardedExporterConfig(t *testing.T, w *world.World, addrs map[string]string, sqlLogin string) string {
 	t.Helper()
 	pw := writeSecret(t, w.MonitorPassword)
-	sqlpw := writeSecret(t, "Passw0rd!Sql1")
+	sqlpw := writeSecret(t, shardedSQLPassword)
 	var b strings.Builder
 	fmt.Fprintf(&b, `global:
   collection_interval: 30s
@@ -199,8 +270,16 @@ sql_instances:
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&b, "  - {name: %s, host: %s.%s, address: %s, port: %s, encrypt: disable, timeout: 5s, auth: {method: sql, username: krbmon_sql, password: {file: %s}}}\n",
-			name, name, w.Domain, host, port, sqlpw)
+		// sqlb is the back end of sqla's linked-server hop. One exporter
+		// collecting both learns that from sqla's linked servers; a probe of
+		// sqlb cannot (sqla may be another replica's), so the configuration
+		// says so, as the README asks of back ends that are probed.
+		expect := ""
+		if name == "sqlb" {
+			expect = "expect_kerberos: true, "
+		}
+		fmt.Fprintf(&b, "  - {name: %s, host: %s.%s, address: %s, port: %s, %sencrypt: disable, timeout: 5s, auth: {method: sql, username: %s, password: {file: %s}}}\n",
+			name, name, w.Domain, host, port, expect, sqlLogin, sqlpw)
 	}
 	return b.String()
 }

@@ -94,6 +94,9 @@ accounts_ldif() {
 	account sqlsvc_g $N $(spn_attrs "MSSQLSvc/sqlg.$DNSDOMAIN:1433" "MSSQLSvc/SQLG:1433")
 	# SQL H: healthy, netbios_name configured, no short-name SPN at all
 	account sqlsvc_h $N $(spn_attrs "MSSQLSvc/sqlh.$DNSDOMAIN:1433" "MSSQLSvc/sqlh.$DNSDOMAIN")
+	# SQL N: a named instance INST1 on a dynamic port, as SQL Server registers one (the
+	# instance form and the TCP port form); the stand-in's SQL Browser gives the port
+	account sqlsvc_n $N $(spn_attrs "MSSQLSvc/sqln.$DNSDOMAIN:INST1" "MSSQLSvc/sqln.$DNSDOMAIN:49733")
 	# duplicate SPN holders; the duplicate itself is written last (make_duplicate_spn)
 	account sqldup1 $N
 	account sqldup2 $N
@@ -178,7 +181,7 @@ make_accounts() {
 }
 
 # DNS records in Samba's internal DNS, through the running DC's RPC interface.
-DNS_HOSTS="sqla:11 sqlb:12 sqlc:13 sqld:14 sqle:15 crm:20 sqlf:21 sqlg:22 sqlh:23 rptnode1:24"
+DNS_HOSTS="sqla:11 sqlb:12 sqlc:13 sqld:14 sqle:15 crm:20 sqlf:21 sqlg:22 sqlh:23 rptnode1:24 sqln:25"
 # aliases (CNAME): crmalias -> crm (HTTP/crm.corp.test is on crmweb: healthy); reports ->
 # rptnode1 (rptweb holds HTTP/reports.corp.test only: clients ask for HTTP/rptnode1...)
 DNS_ALIASES="crmalias:crm reports:rptnode1"

@@ -254,9 +254,10 @@ func (s *Server) now() time.Time { return time.Now().UTC().Add(s.sc.ClockOffset.
 
 // Group runs several scenarios that reach each other through linked servers.
 type Group struct {
-	servers []*Server
-	mu      sync.Mutex
-	addrs   map[string]string // scenario listen address -> actual address
+	servers  []*Server
+	browsers []*Browser // one SQL Browser per IP with named instances
+	mu       sync.Mutex
+	addrs    map[string]string // scenario listen address -> actual address
 }
 
 // GroupOptions tune StartGroup.
@@ -293,7 +294,33 @@ func StartGroup(scenarios []*Scenario, opts GroupOptions) (*Group, error) {
 		g.addrs[sc.Listen] = srv.Addr()
 		g.mu.Unlock()
 	}
+	// Named instances are found by their SQL Browser, on UDP 1434 of their
+	// IP, as clients (and the exporter's discovery) find SQL Server's.
+	for _, addr := range browserAddrs(g.servers) {
+		host, _, _ := net.SplitHostPort(addr)
+		logf := opts.Logf
+		if logf == nil {
+			logf = log.Printf
+		}
+		b, err := StartBrowser(addr, func() []*Server { return g.namedOn(host) }, logf)
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		g.browsers = append(g.browsers, b)
+	}
 	return g, nil
+}
+
+// namedOn is the group's named instances listening on host.
+func (g *Group) namedOn(host string) []*Server {
+	var out []*Server
+	for _, s := range g.servers {
+		if h, _, err := net.SplitHostPort(s.Addr()); err == nil && h == host && s.sc.InstanceName != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (g *Group) resolve(addr string) string {
@@ -321,6 +348,9 @@ func (g *Group) Servers() []*Server { return append([]*Server(nil), g.servers...
 // Close closes every server.
 func (g *Group) Close() error {
 	var errs []error
+	for _, b := range g.browsers {
+		errs = append(errs, b.Close())
+	}
 	for _, s := range g.servers {
 		errs = append(errs, s.Close())
 	}
