@@ -1,5 +1,4 @@
-// Package collector runs the exporter's collectors in the background and
-// serves their last completed results as Prometheus metrics.
+// Package collector holds the exporter's collectors and their registry.
 //
 // As in node_exporter, each concern has one file with one collector,
 // registered here by name and switched with --collector.NAME. Each collector
@@ -25,7 +24,7 @@ import (
 // Namespace is the prefix of every metric this exporter exposes.
 const Namespace = "kerberos"
 
-// Phase says where a collector runs in a cycle (see cycle.go). The SQL
+// Phase says where a collector runs in a cycle (see package cycle). The SQL
 // collectors run per instance and the directory collectors follow each
 // instance's SQL facts, because they compute expected SPNs and delegation
 // targets from what the servers say about themselves (service account,
@@ -104,18 +103,21 @@ func SetEnabled(name string, on bool) error {
 	return nil
 }
 
-type namedCollector struct {
-	name  string
-	phase Phase
+// Named is one enabled collector with its registered name and phase.
+type Named struct {
+	Name  string
+	Phase Phase
 	Collector
 }
 
-func enabledCollectors() []namedCollector {
-	var out []namedCollector
+// Enabled makes a fresh instance of every collector enabled now, sorted by
+// name: the cycle runs them and the exposition asks them for metrics.
+func Enabled() []Named {
+	var out []Named
 	for _, name := range Names() {
 		r := registrations[name]
 		if *r.enabled {
-			out = append(out, namedCollector{name: name, phase: r.phase, Collector: r.factory()})
+			out = append(out, Named{Name: name, Phase: r.phase, Collector: r.factory()})
 		}
 	}
 	return out
@@ -141,4 +143,20 @@ func (e *Env) allInstances() []config.SQLInstance {
 		return e.AllInstances
 	}
 	return e.Config.SQLInstances
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// IsEnabled says whether the named collector is switched on (for tests
+// that switch collectors and restore them).
+func IsEnabled(name string) bool {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	r, ok := registrations[name]
+	return ok && *r.enabled
 }

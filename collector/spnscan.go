@@ -59,9 +59,9 @@ func NewSPNScanner() *SPNScanner {
 	return &SPNScanner{scopes: map[string]*scopeIndex{}, done: make(chan struct{}), counts: map[string]int{}}
 }
 
-// startSPNScans starts the Loop of the spn collector's scanner, if that
+// StartSPNScans starts the Loop of the spn collector's scanner, if that
 // collector is among these: the runner's hook.
-func startSPNScans(ctx context.Context, collectors []namedCollector, cfg func() *config.Config, logger *slog.Logger) {
+func StartSPNScans(ctx context.Context, collectors []Named, cfg func() *config.Config, logger *slog.Logger) {
 	for _, c := range collectors {
 		if sc, ok := c.Collector.(spnCollector); ok && sc.scan != nil {
 			go sc.scan.Loop(ctx, cfg, logger)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/cycle"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
@@ -94,11 +95,11 @@ func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *w
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	runner := collector.NewRunner(cfg, logger)
+	runner := cycle.NewRunner(cfg, logger)
 	reloader := newReloader(configFile, runner, logger)
 
 	// The cycle's own metrics are not registered here: /metrics encodes
-	// them once per cycle (collector.MetricsHandler); reg holds the
+	// them once per cycle (cycle.MetricsHandler); reg holds the
 	// exporter's own state, and newMux adds the runtime's.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(

@@ -1,4 +1,4 @@
-package collector
+package cycle
 
 import (
 	"context"
@@ -95,4 +95,15 @@ kerberos_exporter_sql_instance_info{source="static",sql_instance="sqla"} 1
 			t.Errorf("instances %q, want only the configured one", got)
 		}
 	})
+}
+
+type worldInstance struct{ name, account string }
+
+func worldConfig(t *testing.T, w *world.World, instances []worldInstance, extra string) *config.Config {
+	t.Helper()
+	var in []world.Instance
+	for _, i := range instances {
+		in = append(in, world.Instance{Name: i.name, Account: i.account})
+	}
+	return w.Config(t, in, extra)
 }

@@ -1,4 +1,4 @@
-package collector
+package cycle
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 )
@@ -25,7 +26,7 @@ type fakeSQL struct {
 	linked map[string][]string
 }
 
-func (f fakeSQL) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
+func (f fakeSQL) Update(ctx context.Context, env *collector.Env, snap *facts.Snapshot) error {
 	var errs []error
 	for _, inst := range env.Config.SQLInstances {
 		if f.gate != nil {
@@ -55,7 +56,7 @@ type fakeDirectory struct {
 	batches *[][]string
 }
 
-func (f fakeDirectory) Update(_ context.Context, env *Env, snap *facts.Snapshot) error {
+func (f fakeDirectory) Update(_ context.Context, env *collector.Env, snap *facts.Snapshot) error {
 	var names []string
 	for _, inst := range env.Config.SQLInstances {
 		names = append(names, inst.Name)
@@ -63,7 +64,7 @@ func (f fakeDirectory) Update(_ context.Context, env *Env, snap *facts.Snapshot)
 	f.mu.Lock()
 	*f.batches = append(*f.batches, names)
 	f.mu.Unlock()
-	for _, t := range Targets(env.Config, snap) {
+	for _, t := range collector.Targets(env.Config, snap) {
 		up := t.SQL && snap.SQL[t.Name] != nil && snap.SQL[t.Name].Up
 		snap.SPNs = append(snap.SPNs, facts.ExpectedSPN{Target: t.Name, SPN: fmt.Sprintf("x/%s up=%v", t.Name, up)})
 		snap.Accounts = append(snap.Accounts, facts.Account{Name: `CORP\acct_` + t.Name})
@@ -92,9 +93,9 @@ func newCycleTest(t *testing.T, cfg *config.Config, sql fakeSQL) *cycleTest {
 	t.Helper()
 	ct := &cycleTest{events: make(chan string, 100)}
 	ct.runner = NewRunner(cfg, slog.New(slog.DiscardHandler))
-	ct.runner.collectors = []namedCollector{
-		{name: "fakesql", phase: PhaseSQL, Collector: sql},
-		{name: "fakedir", phase: PhaseDirectory, Collector: fakeDirectory{&ct.mu, &ct.batches}},
+	ct.runner.collectors = []collector.Named{
+		{Name: "fakesql", Phase: collector.PhaseSQL, Collector: sql},
+		{Name: "fakedir", Phase: collector.PhaseDirectory, Collector: fakeDirectory{&ct.mu, &ct.batches}},
 	}
 	ct.runner.progress = func(stage, instance string) { ct.events <- stage + " " + instance }
 	return ct

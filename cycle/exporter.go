@@ -1,36 +1,38 @@
-package collector
+package cycle
 
 import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
 )
 
 func sprint(v any) string { return fmt.Sprint(v) }
 
 var (
 	collectorSuccessDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "exporter", "collector_success"),
+		prometheus.BuildFQName(collector.Namespace, "exporter", "collector_success"),
 		"Whether the collector's last run succeeded (1) or failed (0).",
 		[]string{"collector"}, nil)
 	collectorDurationDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "exporter", "collector_duration_seconds"),
+		prometheus.BuildFQName(collector.Namespace, "exporter", "collector_duration_seconds"),
 		"How long the collector's last run took.",
 		[]string{"collector"}, nil)
 	collectorLastSuccessDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "exporter", "collector_last_success_timestamp_seconds"),
+		prometheus.BuildFQName(collector.Namespace, "exporter", "collector_last_success_timestamp_seconds"),
 		"When the collector last succeeded, as a Unix time; 0 if it never has.",
 		[]string{"collector"}, nil)
 	lastCollectionDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "exporter", "last_collection_timestamp_seconds"),
+		prometheus.BuildFQName(collector.Namespace, "exporter", "last_collection_timestamp_seconds"),
 		"When the last completed collection cycle finished, as a Unix time.",
 		nil, nil)
 	sqlInstanceInfoDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "exporter", "sql_instance_info"),
+		prometheus.BuildFQName(collector.Namespace, "exporter", "sql_instance_info"),
 		"A SQL instance the exporter watches; source is static (configured) or discovery (found from its MSSQLSvc SPNs). Always 1.",
 		[]string{"sql_instance", "source"}, nil)
 	findingDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "", "finding"),
+		prometheus.BuildFQName(collector.Namespace, "", "finding"),
 		"A diagnosis finding that is active now (1). check names the rule, target what it is about.",
 		[]string{"check", "severity", "target"}, nil)
 )
@@ -39,7 +41,7 @@ var (
 // I/O, so /metrics answers at once whatever AD or SQL Server are doing.
 type Exporter struct {
 	last       func() *Result
-	collectors []namedCollector
+	collectors []collector.Named
 }
 
 // NewExporter serves the runner's last completed cycle.
@@ -61,9 +63,9 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	if res == nil {
 		return
 	}
-	byName := map[string]namedCollector{}
+	byName := map[string]collector.Named{}
 	for _, c := range e.collectors {
-		byName[c.name] = c
+		byName[c.Name] = c
 	}
 	for name, st := range res.Status {
 		ch <- prometheus.MustNewConstMetric(collectorSuccessDesc, prometheus.GaugeValue, boolFloat(st.Success), name)
