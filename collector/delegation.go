@@ -107,7 +107,7 @@ func (delegationCollector) Update(ctx context.Context, env *Env, snap *facts.Sna
 	if len(cfg.Domains) == 0 {
 		return nil
 	}
-	targets := Targets(cfg, snap)
+	targets := expectedTargets(env, snap)
 	plans := planPaths(cfg, snap, targets)
 	var errs []error
 
@@ -128,7 +128,7 @@ func (delegationCollector) Update(ctx context.Context, env *Env, snap *facts.Sna
 		}
 	}
 	for _, t := range targets {
-		want(accountRef{domain: t.Domain, sam: t.SAM, name: t.Account})
+		want(targetRef(cfg, &t))
 	}
 	for _, p := range plans {
 		want(p.from)
@@ -180,7 +180,7 @@ func planPaths(cfg *config.Config, snap *facts.Snapshot, targets []Target) []pat
 			if !ls.SelfMapped {
 				continue
 			}
-			p := pathPlan{fromInstance: name, linkedServer: ls.Name, from: targetRef(front)}
+			p := pathPlan{fromInstance: name, linkedServer: ls.Name, from: targetRef(cfg, front)}
 			back := byName[ls.TargetInstance]
 			ds := sqlclient.ParseDataSource(ls.DataSource)
 			host, port, instance := ds.Host, ds.Port, ds.Instance
@@ -190,7 +190,7 @@ func planPaths(cfg *config.Config, snap *facts.Snapshot, targets []Target) []pat
 			}
 			switch {
 			case back != nil:
-				p.toTarget, p.to, p.toSPNs = back.Name, targetRef(back), back.SPNs
+				p.toTarget, p.to, p.toSPNs = back.Name, targetRef(cfg, back), back.SPNs
 			case host != "":
 				if port == 0 && instance == "" {
 					port = 1433
@@ -208,8 +208,8 @@ func planPaths(cfg *config.Config, snap *facts.Snapshot, targets []Target) []pat
 // its account must be found from who holds its SPN.
 func (p pathPlan) backEndUnknown() bool { return p.to.sam == "" && len(p.toSPNs) > 0 }
 
-func targetRef(t *Target) accountRef {
-	return accountRef{domain: t.Domain, sam: t.SAM, name: t.Account}
+func targetRef(cfg *config.Config, t *Target) accountRef {
+	return accountRef{domain: targetDomain(cfg, t), sam: t.SAM, name: t.Account}
 }
 
 // findBackEndAccounts asks the forest who holds the first SPN of each back

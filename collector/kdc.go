@@ -38,7 +38,7 @@ func (kdcCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 	type probeKey struct{ target, spn string }
 	var todo []probeKey
 	seen := map[probeKey]bool{}
-	for _, t := range Targets(env.Config, snap) {
+	for _, t := range expectedTargets(env, snap) {
 		for _, spn := range t.SPNs {
 			key := probeKey{t.Name, spn}
 			if !seen[key] {

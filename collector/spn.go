@@ -76,7 +76,7 @@ func (s spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 	if len(cfg.Domains) == 0 {
 		return nil
 	}
-	targets := Targets(cfg, snap)
+	targets := expectedTargets(env, snap)
 
 	// One forest-wide connection per configured domain, dialled concurrently,
 	// so that a dead DC in one domain does not hold up the others.
@@ -124,7 +124,7 @@ func (s spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 	// domain by domain in configuration order.
 	spnsByConn := map[*directory.Conn][]string{}
 	for _, t := range targets {
-		if conn, err := connFor(t.Domain); err == nil {
+		if conn, err := connFor(targetDomain(cfg, &t)); err == nil {
 			spnsByConn[conn] = append(spnsByConn[conn], t.SPNs...)
 		}
 	}
@@ -141,11 +141,12 @@ func (s spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 
 	var expected []facts.ExpectedSPN
 	for _, t := range targets {
-		conn, connErr := connFor(t.Domain)
+		home := targetDomain(cfg, &t)
+		conn, connErr := connFor(home)
 		account := t.Account
-		if connErr == nil && t.SAM != "" && t.Domain != nil {
+		if connErr == nil && t.SAM != "" && home != nil {
 			// The directory's own spelling of DOMAIN, so that it compares with holders.
-			if name, err := conn.AccountName(ctx, t.Domain.BaseDN, t.SAM); err == nil {
+			if name, err := conn.AccountName(ctx, home.BaseDN, t.SAM); err == nil {
 				account = name
 			}
 		}

@@ -70,7 +70,7 @@ func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []c
 	wg.Go(func() {
 		// The services' SPNs and the duplicate scan: no instances.
 		fleet := withInstances(cfg, nil)
-		c.merge(c.run(byPhase[collector.PhaseDirectory], fleet, facts.New(c.snap.Started), probe, nil), nil)
+		c.merge(c.run(byPhase[collector.PhaseDirectory], fleet, withTargets(fleet, facts.New(c.snap.Started)), probe, nil), nil)
 	})
 
 	sqlDone := make(chan string, len(cfg.SQLInstances))
@@ -158,9 +158,8 @@ func (c *cycle) directoryBatches(collectors []collector.Named, sqlDone <-chan st
 // with the SQL facts of those and of their linked servers' back ends, and
 // keeps the facts about the ready ones (the back ends have their own run).
 func (c *cycle) directoryBatch(collectors []collector.Named, batch []config.SQLInstance, ready []string) {
-	if len(collectors) == 0 {
-		return
-	}
+	// Run even without directory collectors: the run computes the ready
+	// instances' targets, which the diagnosis reads.
 	snap := facts.New(c.snap.Started)
 	c.mu.Lock()
 	for _, inst := range batch {
@@ -178,7 +177,7 @@ func (c *cycle) directoryBatch(collectors []collector.Named, batch []config.SQLI
 	cfg := withInstances(c.cfg, batch)
 	cfg.Services, cfg.DelegatedPrincipals = nil, config.DelegatedPrincipals{}
 	// Probe mode: the forest-wide duplicate scan is the fleet run's job.
-	part := c.run(collectors, cfg, snap, true, ready)
+	part := c.run(collectors, cfg, withTargets(cfg, snap), true, ready)
 	owned := map[string]bool{}
 	for _, name := range ready {
 		owned[name] = true
@@ -267,6 +266,11 @@ func (c *cycle) merge(part *facts.Snapshot, owned map[string]bool) {
 			s.Duplicates = part.Duplicates
 		}
 	}
+	for _, t := range part.Targets {
+		if keep(t.Name) {
+			s.Targets = append(s.Targets, t)
+		}
+	}
 	for _, e := range part.SPNs {
 		if keep(e.Target) {
 			s.SPNs = append(s.SPNs, e)
@@ -299,6 +303,7 @@ func (c *cycle) order() {
 			rank[svc.Name] = len(c.cfg.SQLInstances) + i
 		}
 	}
+	slices.SortStableFunc(s.Targets, func(a, b facts.Target) int { return cmp.Compare(rank[a.Name], rank[b.Name]) })
 	slices.SortStableFunc(s.SPNs, func(a, b facts.ExpectedSPN) int { return cmp.Compare(rank[a.Target], rank[b.Target]) })
 	slices.SortStableFunc(s.Tickets, func(a, b facts.TicketProbe) int { return cmp.Compare(rank[a.Target], rank[b.Target]) })
 	slices.SortStableFunc(s.DelegationPaths, func(a, b facts.DelegationPath) int { return cmp.Compare(a.FromInstance, b.FromInstance) })
@@ -336,6 +341,18 @@ func (c *cycle) report(stage, instance string) {
 	if c.progress != nil {
 		c.progress(stage, instance)
 	}
+}
+
+// withTargets computes, once for a directory run, what that run's SQL
+// facts and configuration expect (collector.Targets): the directory
+// collectors and, after the merge, the diagnosis read them from the
+// snapshot.
+func withTargets(cfg *config.Config, snap *facts.Snapshot) *facts.Snapshot {
+	snap.Targets = collector.Targets(cfg, snap)
+	if snap.Targets == nil {
+		snap.Targets = []facts.Target{} // computed: nothing is expected
+	}
+	return snap
 }
 
 // withInstances is a copy of cfg watching only the given instances.

@@ -54,6 +54,9 @@ func (fakeSQL) Metrics(*facts.Snapshot, chan<- prometheus.Metric) {}
 type fakeDirectory struct {
 	mu      *sync.Mutex
 	batches *[][]string
+	// targets records the names of the targets each run found in its
+	// snapshot (the cycle's), "<none computed>" when it found none.
+	targets *[][]string
 }
 
 func (f fakeDirectory) Update(_ context.Context, env *collector.Env, snap *facts.Snapshot) error {
@@ -61,10 +64,18 @@ func (f fakeDirectory) Update(_ context.Context, env *collector.Env, snap *facts
 	for _, inst := range env.Config.SQLInstances {
 		names = append(names, inst.Name)
 	}
+	seen := []string{"<none computed>"}
+	if snap.Targets != nil {
+		seen = []string{}
+		for _, t := range snap.Targets {
+			seen = append(seen, t.Name)
+		}
+	}
 	f.mu.Lock()
 	*f.batches = append(*f.batches, names)
+	*f.targets = append(*f.targets, seen)
 	f.mu.Unlock()
-	for _, t := range collector.Targets(env.Config, snap) {
+	for _, t := range snap.Targets {
 		up := t.SQL && snap.SQL[t.Name] != nil && snap.SQL[t.Name].Up
 		snap.SPNs = append(snap.SPNs, facts.ExpectedSPN{Target: t.Name, SPN: fmt.Sprintf("x/%s up=%v", t.Name, up)})
 		snap.Accounts = append(snap.Accounts, facts.Account{Name: `CORP\acct_` + t.Name})
@@ -85,6 +96,7 @@ func (fakeDirectory) Metrics(*facts.Snapshot, chan<- prometheus.Metric) {}
 type cycleTest struct {
 	runner  *Runner
 	batches [][]string
+	targets [][]string
 	mu      sync.Mutex
 	events  chan string
 }
@@ -95,7 +107,7 @@ func newCycleTest(t *testing.T, cfg *config.Config, sql fakeSQL) *cycleTest {
 	ct.runner = NewRunner(cfg, slog.New(slog.DiscardHandler))
 	ct.runner.collectors = []collector.Named{
 		{Name: "fakesql", Phase: collector.PhaseSQL, Collector: sql},
-		{Name: "fakedir", Phase: collector.PhaseDirectory, Collector: fakeDirectory{&ct.mu, &ct.batches}},
+		{Name: "fakedir", Phase: collector.PhaseDirectory, Collector: fakeDirectory{&ct.mu, &ct.batches, &ct.targets}},
 	}
 	ct.runner.progress = func(stage, instance string) { ct.events <- stage + " " + instance }
 	return ct
@@ -255,5 +267,44 @@ func TestCycleFoldsPerInstanceFailuresIntoTheCollectorStatus(t *testing.T) {
 	}
 	if !res.Snapshot.SQL["good"].Up {
 		t.Error("the good instance's facts were lost")
+	}
+}
+
+// TestCycleComputesTargetsOnceIntoTheSnapshot: every directory run reads
+// the targets the cycle computed from the SQL facts in (a front end's run
+// sees its back end's too), and the merged snapshot holds every target
+// once, in configuration order, for the diagnosis.
+func TestCycleComputesTargetsOnceIntoTheSnapshot(t *testing.T) {
+	cfg := cycleConfig("front", "back", "alone")
+	cfg.Services = []config.Service{{Name: "crm", Account: `CORP\crmweb`, SPNs: []string{"HTTP/crm.corp.test"}}}
+	ct := newCycleTest(t, cfg, fakeSQL{linked: map[string][]string{"front": {"back"}}})
+	res := ct.runner.RunOnce(context.Background())
+
+	var names []string
+	for _, tg := range res.Snapshot.Targets {
+		names = append(names, tg.Name)
+	}
+	if want := []string{"front", "back", "alone", "crm"}; !slices.Equal(names, want) {
+		t.Errorf("snapshot targets %v, want %v", names, want)
+	}
+	if len(res.Snapshot.Targets) == 0 {
+		t.FailNow()
+	}
+	if tg := res.Snapshot.Targets[0]; tg.Account != `CORP\svc_front` || tg.AccountSource != "sql" || tg.HostNetBIOS != "front" {
+		t.Errorf("front's target was not computed from its SQL facts: %+v", tg)
+	}
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	sawBackEnd := false
+	for i, seen := range ct.targets {
+		if slices.Contains(seen, "<none computed>") {
+			t.Errorf("directory run for %v found no targets computed by the cycle", ct.batches[i])
+		}
+		if slices.Contains(seen, "front") && slices.Contains(seen, "back") {
+			sawBackEnd = true
+		}
+	}
+	if !sawBackEnd {
+		t.Errorf("front's directory run did not see its back end's target: %v", ct.targets)
 	}
 }
