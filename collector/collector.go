@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 
@@ -159,4 +160,48 @@ func IsEnabled(name string) bool {
 	defer registryMu.Unlock()
 	r, ok := registrations[name]
 	return ok && *r.enabled
+}
+
+// metricDesc is a metric's descriptor with its value type, so that a
+// sample is always sent as what it was declared. newGauge and newCounter
+// record every one for Descriptors.
+type metricDesc struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+}
+
+var (
+	descsMu sync.Mutex
+	descs   []*prometheus.Desc
+)
+
+func newMetricDesc(kind prometheus.ValueType, fqName, help string, labels []string) metricDesc {
+	d := metricDesc{desc: prometheus.NewDesc(fqName, help, labels, nil), kind: kind}
+	descsMu.Lock()
+	descs = append(descs, d.desc)
+	descsMu.Unlock()
+	return d
+}
+
+// newGauge declares a gauge; every collector metric but one is.
+func newGauge(fqName, help string, labels []string) metricDesc {
+	return newMetricDesc(prometheus.GaugeValue, fqName, help, labels)
+}
+
+// newCounter declares a counter.
+func newCounter(fqName, help string, labels []string) metricDesc {
+	return newMetricDesc(prometheus.CounterValue, fqName, help, labels)
+}
+
+// send sends one sample.
+func (d metricDesc) send(ch chan<- prometheus.Metric, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d.desc, d.kind, v, labels...)
+}
+
+// Descriptors are every collector's metric descriptors, enabled or not:
+// the exporter's Describe sends them, so that a registry checks them.
+func Descriptors() []*prometheus.Desc {
+	descsMu.Lock()
+	defer descsMu.Unlock()
+	return slices.Clone(descs)
 }

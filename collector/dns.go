@@ -23,18 +23,18 @@ func init() {
 const dnsLookupsInFlight = 8
 
 var (
-	dnsForwardOKDesc = prometheus.NewDesc(
+	dnsForwardOKDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "dns", "forward_ok"),
 		"Whether the host name resolves to at least one address (1) or not (0).",
-		[]string{"host"}, nil)
-	dnsAddressesDesc = prometheus.NewDesc(
+		[]string{"host"})
+	dnsAddressesDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "dns", "addresses"),
 		"Number of addresses the host name resolves to.",
-		[]string{"host"}, nil)
-	dnsReverseOKDesc = prometheus.NewDesc(
+		[]string{"host"})
+	dnsReverseOKDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "dns", "reverse_ok"),
 		"Whether every address of the host has PTR records naming only the host (1) or not (0); absent when the name does not resolve.",
-		[]string{"host"}, nil)
+		[]string{"host"})
 )
 
 // dnsCollector looks up every SQL host, AG listener and service host
@@ -106,10 +106,10 @@ func dnsHosts(cfg *config.Config) []string {
 func (dnsCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 	for _, h := range snap.DNS {
 		resolved := len(h.Addresses) > 0
-		ch <- prometheus.MustNewConstMetric(dnsForwardOKDesc, prometheus.GaugeValue, boolFloat(resolved), h.Host)
-		ch <- prometheus.MustNewConstMetric(dnsAddressesDesc, prometheus.GaugeValue, float64(len(h.Addresses)), h.Host)
+		dnsForwardOKDesc.send(ch, boolFloat(resolved), h.Host)
+		dnsAddressesDesc.send(ch, float64(len(h.Addresses)), h.Host)
 		if resolved {
-			ch <- prometheus.MustNewConstMetric(dnsReverseOKDesc, prometheus.GaugeValue, boolFloat(h.ReverseMatches), h.Host)
+			dnsReverseOKDesc.send(ch, boolFloat(h.ReverseMatches), h.Host)
 		}
 	}
 }

@@ -58,31 +58,28 @@ const (
 )
 
 var (
-	errorLogReadableDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "errorlog_readable"),
+	errorLogReadableDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "errorlog_readable"),
 		"1 if the exporter may read the error log; 0 means SPN registration is unknown.",
-		[]string{"sql_instance"}, nil)
-	spnRegistrationDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "spn_registration"),
+		[]string{"sql_instance"})
+	spnRegistrationDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "spn_registration"),
 		"1 for the last start-up's SPN registration result per SPN; state: registered or failed.",
-		[]string{"sql_instance", "spn", "state"}, nil)
-	spnRegistrationCodeDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "spn_registration_failure_code"),
+		[]string{"sql_instance", "spn", "state"})
+	spnRegistrationCodeDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "spn_registration_failure_code"),
 		"1 for the Windows return code of a failed SPN registration (0x2098: the service account may not write its SPN).",
-		[]string{"sql_instance", "spn", "return_code"}, nil)
+		[]string{"sql_instance", "spn", "return_code"})
 )
 
 func (errorLogCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
 	for name, l := range snap.ErrorLogs {
-		gauge(errorLogReadableDesc, boolFloat(l.Readable), name)
+		errorLogReadableDesc.send(ch, boolFloat(l.Readable), name)
 		for _, r := range l.Registrations {
 			if r.Registered {
-				gauge(spnRegistrationDesc, 1, name, r.SPN, spnRegistered)
+				spnRegistrationDesc.send(ch, 1, name, r.SPN, spnRegistered)
 				continue
 			}
-			gauge(spnRegistrationDesc, 1, name, r.SPN, spnFailed)
+			spnRegistrationDesc.send(ch, 1, name, r.SPN, spnFailed)
 			if r.ReturnCode != "" {
-				gauge(spnRegistrationCodeDesc, 1, name, r.SPN, r.ReturnCode)
+				spnRegistrationCodeDesc.send(ch, 1, name, r.SPN, r.ReturnCode)
 			}
 		}
 	}

@@ -15,14 +15,14 @@ func init() {
 }
 
 var (
-	kdcTicketSuccessDesc = prometheus.NewDesc(
+	kdcTicketSuccessDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "kdc", "ticket_success"),
 		"Whether the KDC issued a service ticket for the SPN to the exporter's own principal (1) or not (0).",
-		[]string{"target", "spn"}, nil)
-	kdcTicketErrorCodeDesc = prometheus.NewDesc(
+		[]string{"target", "spn"})
+	kdcTicketErrorCodeDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "kdc", "ticket_error_code"),
 		"KRB-ERROR code the KDC answered to the service-ticket request (7 principal unknown, 37 clock skew, ...), 0 on success; absent when the request failed without a KRB-ERROR (network, timeout).",
-		[]string{"target", "spn"}, nil)
+		[]string{"target", "spn"})
 )
 
 // kdcCollector asks the KDC, as a client would, for a service ticket for
@@ -85,9 +85,9 @@ func ticketProbe(target string, r kdc.Result) facts.TicketProbe {
 
 func (kdcCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 	for _, p := range snap.Tickets {
-		ch <- prometheus.MustNewConstMetric(kdcTicketSuccessDesc, prometheus.GaugeValue, boolFloat(p.OK), p.Target, p.SPN)
+		kdcTicketSuccessDesc.send(ch, boolFloat(p.OK), p.Target, p.SPN)
 		if p.OK || p.ErrorCode != 0 {
-			ch <- prometheus.MustNewConstMetric(kdcTicketErrorCodeDesc, prometheus.GaugeValue, float64(p.ErrorCode), p.Target, p.SPN)
+			kdcTicketErrorCodeDesc.send(ch, float64(p.ErrorCode), p.Target, p.SPN)
 		}
 	}
 }

@@ -214,24 +214,26 @@ func allIn(names []string, in map[string]bool) bool {
 // collector timeout, and records how each fared. instances names the SQL
 // instances the run is for, for the logs.
 func (c *cycle) run(collectors []collector.Named, cfg *config.Config, snap *facts.Snapshot, probe bool, instances []string) *facts.Snapshot {
-	env := &collector.Env{Config: cfg, Logger: c.logger, SQL: c.sql, Probe: probe, AllInstances: c.cfg.SQLInstances}
 	var wg sync.WaitGroup
 	for _, col := range collectors {
 		wg.Go(func() {
+			// Each collector logs with its own name, whatever it logs.
+			logger := c.logger.With("collector", col.Name)
+			env := &collector.Env{Config: cfg, Logger: logger, SQL: c.sql, Probe: probe, AllInstances: c.cfg.SQLInstances}
 			cctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 			defer cancel()
 			start := time.Now()
 			err := runSafely(cctx, col, env, snap)
 			st := Status{Success: err == nil, Duration: time.Since(start)}
-			logAttrs := []any{"collector", col.Name, "duration", st.Duration}
+			logAttrs := []any{"duration", st.Duration}
 			if len(instances) > 0 {
 				logAttrs = append(logAttrs, "sql_instances", strings.Join(instances, ","))
 			}
 			if err != nil {
 				st.Error = err.Error()
-				c.logger.Warn("collector failed", append(logAttrs, "err", err)...)
+				logger.Warn("collector failed", append(logAttrs, "err", err)...)
 			} else {
-				c.logger.Debug("collector succeeded", logAttrs...)
+				logger.Debug("collector succeeded", logAttrs...)
 			}
 			c.mu.Lock()
 			c.runs[col.Name] = append(c.runs[col.Name], st)

@@ -1,6 +1,7 @@
 package cycle
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -306,5 +307,45 @@ func TestCycleComputesTargetsOnceIntoTheSnapshot(t *testing.T) {
 	}
 	if !sawBackEnd {
 		t.Errorf("front's directory run did not see its back end's target: %v", ct.targets)
+	}
+}
+
+// chattyCollector logs through the logger the cycle gives it.
+type chattyCollector struct{}
+
+func (chattyCollector) Update(_ context.Context, env *collector.Env, _ *facts.Snapshot) error {
+	env.Logger.Info("hello from a collector")
+	return nil
+}
+
+func (chattyCollector) Metrics(*facts.Snapshot, chan<- prometheus.Metric) {}
+
+// lockedBuffer is a bytes.Buffer safe for a logger written from goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestCycleScopesEachCollectorsLogger: what a collector logs carries its
+// name, without the collector saying it.
+func TestCycleScopesEachCollectorsLogger(t *testing.T) {
+	var out lockedBuffer
+	r := NewRunner(cycleConfig("a"), slog.New(slog.NewTextHandler(&out, nil)))
+	r.collectors = []collector.Named{{Name: "chatty", Phase: collector.PhaseDiscover, Collector: chattyCollector{}}}
+	r.RunOnce(context.Background())
+	if !strings.Contains(out.String(), `msg="hello from a collector" collector=chatty`) {
+		t.Errorf("the collector's log line does not name it:\n%s", out.String())
 	}
 }

@@ -37,6 +37,12 @@ var (
 		[]string{"check", "severity", "target"}, nil)
 )
 
+// ownDescs are the exporter's own metrics.
+var ownDescs = []*prometheus.Desc{
+	collectorSuccessDesc, collectorDurationDesc, collectorLastSuccessDesc,
+	lastCollectionDesc, sqlInstanceInfoDesc, findingDesc,
+}
+
 // Exporter serves the last completed Result as metrics. Collect does no
 // I/O, so /metrics answers at once whatever AD or SQL Server are doing.
 type Exporter struct {
@@ -52,9 +58,17 @@ func NewResultExporter(r *Runner, res *Result) *Exporter {
 	return &Exporter{last: func() *Result { return res }, collectors: r.collectors}
 }
 
-// Describe is empty: the metric set depends on the configuration, so the
-// exporter is an unchecked collector.
-func (e *Exporter) Describe(chan<- *prometheus.Desc) {}
+// Describe sends every descriptor the exporter may use (its own and every
+// collector's): the series depend on the configuration, the descriptors do
+// not, so a registry checks their names, help and labels.
+func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range ownDescs {
+		ch <- d
+	}
+	for _, d := range collector.Descriptors() {
+		ch <- d
+	}
+}
 
 // Collect emits the exporter's own metrics, every enabled collector's
 // metrics and the active findings.
