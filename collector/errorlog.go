@@ -20,11 +20,7 @@ func init() {
 type errorLogCollector struct{}
 
 func (errorLogCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
-	found, err := collectPerInstance(ctx, env, errorLog)
-	for name, f := range found {
-		snap.ErrorLogs[name] = f
-	}
-	return err
+	return storePerInstance(ctx, env, snap.ErrorLogs, errorLog)
 }
 
 // errorLog returns nil when the instance could not be asked at all (the sql

@@ -28,11 +28,7 @@ const testAllSelfMapped = "*"
 type linkedServerCollector struct{}
 
 func (linkedServerCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
-	found, err := collectPerInstance(ctx, env, linkedServers)
-	for name, f := range found {
-		snap.LinkedServers[name] = f
-	}
-	return err
+	return storePerInstance(ctx, env, snap.LinkedServers, linkedServers)
 }
 
 // linkedServers returns nil when the instance could not be asked at all

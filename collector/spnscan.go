@@ -1,11 +1,9 @@
 package collector
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/directory"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
-	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
 )
 
 // Scan modes, the mode label of kerberos_spn_scans_total.
@@ -64,9 +61,19 @@ func NewSPNScanner() *SPNScanner {
 func StartSPNScans(ctx context.Context, collectors []Named, cfg func() *config.Config, logger *slog.Logger) {
 	for _, c := range collectors {
 		if sc, ok := c.Collector.(spnCollector); ok && sc.scan != nil {
-			go sc.scan.Loop(ctx, cfg, logger)
+			sc.scan.Start(ctx, cfg, logger)
 		}
 	}
+}
+
+// Start runs Loop in the background. The scanner counts as looping from
+// the moment Start returns, so a cycle that starts right after waits for
+// the loop's first scan instead of scanning the forest a second time.
+func (s *SPNScanner) Start(ctx context.Context, cfg func() *config.Config, logger *slog.Logger) {
+	s.mu.Lock()
+	s.looping = true
+	s.mu.Unlock()
+	go s.Loop(ctx, cfg, logger)
 }
 
 // Loop scans now and then every spn_scan_interval of the configuration in
@@ -248,15 +255,6 @@ func mergeDuplicates(results []facts.DuplicateSPNs, limit int) facts.DuplicateSP
 		res.AccountsScanned += r.AccountsScanned
 		top = append(top, r.Top...)
 	}
-	slices.SortFunc(top, func(a, b facts.DuplicateSPN) int {
-		if c := cmp.Compare(len(b.Accounts), len(a.Accounts)); c != 0 {
-			return c
-		}
-		return cmp.Compare(spn.Key(a.SPN), spn.Key(b.SPN))
-	})
-	if limit >= 0 && len(top) > limit {
-		top = top[:limit]
-	}
-	res.Top = top
+	res.Top = topDuplicates(top, limit)
 	return res
 }

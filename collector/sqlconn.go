@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
@@ -148,6 +149,15 @@ func forEachInstance[T any](ctx context.Context, instances []config.SQLInstance,
 		}
 	}
 	return out
+}
+
+// storePerInstance runs read for every instance concurrently
+// (collectPerInstance) and stores the facts of those that answered in dst,
+// a collector's own section of the snapshot.
+func storePerInstance[F any](ctx context.Context, env *Env, dst map[string]*F, read func(context.Context, *Env, *config.SQLInstance) (*F, error)) error {
+	found, err := collectPerInstance(ctx, env, read)
+	maps.Copy(dst, found)
+	return err
 }
 
 // collectPerInstance runs read for every instance concurrently and keeps
