@@ -2,13 +2,11 @@ package collector
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
-	"github.com/kerberos-exporter/kerberos_exporter/internal/sqlclient"
 )
 
 func init() {
@@ -35,12 +33,7 @@ func errorLog(ctx context.Context, env *Env, inst *config.SQLInstance) (*facts.E
 	defer cancel()
 	regs, err := s.SPNRegistrations(qctx)
 	if err != nil {
-		out.Error = err.Error()
-		if sqlclient.IsPermissionDenied(err) {
-			out.PermissionDenied = true
-			return out, nil
-		}
-		return out, fmt.Errorf("sql instance %s: %w", inst.Name, err)
+		return out, readFailed(inst.Name, err, &out.Error, &out.PermissionDenied)
 	}
 	out.Readable = true
 	out.Registrations = regs

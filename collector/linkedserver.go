@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -43,12 +42,7 @@ func linkedServers(ctx context.Context, env *Env, inst *config.SQLInstance) (*fa
 	servers, err := s.LinkedServers(qctx)
 	cancel()
 	if err != nil {
-		out.Error = err.Error()
-		if sqlclient.IsPermissionDenied(err) {
-			out.PermissionDenied = true
-			return out, nil
-		}
-		return out, fmt.Errorf("sql instance %s: %w", inst.Name, err)
+		return out, readFailed(inst.Name, err, &out.Error, &out.PermissionDenied)
 	}
 	out.Readable = true
 	for i := range servers {

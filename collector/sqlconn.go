@@ -151,6 +151,18 @@ func forEachInstance[T any](ctx context.Context, instances []config.SQLInstance,
 	return out
 }
 
+// readFailed records a failed read on an instance's facts (its error text
+// and whether it was a permission denial). A denial is itself a fact, the
+// exporter may not read that, so only any other failure fails the collector.
+func readFailed(instance string, err error, text *string, denied *bool) error {
+	*text = err.Error()
+	if sqlclient.IsPermissionDenied(err) {
+		*denied = true
+		return nil
+	}
+	return fmt.Errorf("sql instance %s: %w", instance, err)
+}
+
 // storePerInstance runs read for every instance concurrently
 // (collectPerInstance) and stores the facts of those that answered in dst,
 // a collector's own section of the snapshot.
