@@ -12,13 +12,13 @@ go test -run '^$' -bench 'BenchmarkDuplicateScan|BenchmarkSPNIndex1M' -benchmem 
 # the process's RSS. "cached" is what the exporter serves (the cycle encoded
 # once); "rebuild" is every metric rebuilt per scrape, for comparison.
 echo "== /metrics scrape path =="
-go test -run '^$' -bench 'BenchmarkScrape/.*/cached' -benchmem -benchtime "${SCRAPES:-2000}x" ./collector/
-go test -run '^$' -bench 'BenchmarkScrape/.*/rebuild' -benchmem -benchtime "${REBUILD_SCRAPES:-200}x" ./collector/
+go test -run '^$' -bench 'BenchmarkScrape/.*/cached' -benchmem -benchtime "${SCRAPES:-2000}x" ./cycle/
+go test -run '^$' -bench 'BenchmarkScrape/.*/rebuild' -benchmem -benchtime "${REBUILD_SCRAPES:-200}x" ./cycle/
 # Whole cycles against the Samba DC and the SQL stand-ins, without and with
 # a stalled instance (5 s login timeout); others-done-s is when the other
 # instances' directory facts were in.
 echo "== collection cycle with and without a stalled instance =="
-go test -run '^$' -bench 'BenchmarkWorldCycle' -benchtime "${CYCLES:-5}x" ./collector/
+go test -run '^$' -bench 'BenchmarkWorldCycle' -benchtime "${CYCLES:-5}x" ./cycle/
 
 # The SPN scan against a real, large Samba directory (provisioned once, cached in
 # $BENCH_DIR, default /tmp/kte-bench; BENCH_ACCOUNTS accounts, default 100000). Needs root;

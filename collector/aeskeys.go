@@ -18,18 +18,18 @@ func init() {
 }
 
 var (
-	domainAESSinceDesc = prometheus.NewDesc(
+	domainAESSinceDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "domain", "aes_keys_since_timestamp_seconds"),
 		"When the domain became able to make AES keys: creation time of its Read-only Domain Controllers group (RID 521); absent when unknown.",
-		[]string{"domain"}, nil)
-	accountPasswordLastSetDesc = prometheus.NewDesc(
+		[]string{"domain"})
+	accountPasswordLastSetDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "account", "password_last_set_timestamp_seconds"),
 		"When the account's password, and so its Kerberos keys, was last set (pwdLastSet); service accounts and each domain's krbtgt; absent when never set or unknown.",
-		[]string{"account"}, nil)
-	accountAESKeysPossibleDesc = prometheus.NewDesc(
+		[]string{"account"})
+	accountAESKeysPossibleDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "account", "aes_keys_possible"),
 		"Whether the account can have AES keys (1: password set after the domain could make them) or not (0: RC4 key only, no ticket once DCs enforce AES); service accounts and each domain's krbtgt; absent when unknown.",
-		[]string{"account"}, nil)
+		[]string{"account"})
 )
 
 // aesKeysCollector reads, for every domain, when it became able to make AES
@@ -52,16 +52,17 @@ func (aesKeysCollector) Update(ctx context.Context, env *Env, snap *facts.Snapsh
 	}
 	byDomain := map[*config.Domain][]keysRef{}
 	seen := map[string]bool{}
-	for _, t := range Targets(cfg, snap) {
-		if t.SAM == "" || t.Domain == nil {
+	for _, t := range expectedTargets(env, snap) {
+		domain := targetDomain(cfg, &t)
+		if t.SAM == "" || domain == nil {
 			continue // no directory identity, or a domain the exporter cannot ask
 		}
-		key := strings.ToLower(t.Domain.Name + `\` + t.SAM)
+		key := strings.ToLower(domain.Name + `\` + t.SAM)
 		if seen[key] {
 			continue
 		}
 		seen[key] = true
-		byDomain[t.Domain] = append(byDomain[t.Domain], keysRef{sam: t.SAM, name: t.Account, domain: t.Domain})
+		byDomain[domain] = append(byDomain[domain], keysRef{sam: t.SAM, name: t.Account, domain: domain})
 	}
 	domains := make([]facts.DomainAES, len(cfg.Domains))
 	accounts := make([][]facts.AccountKeys, len(cfg.Domains))
@@ -145,16 +146,16 @@ func (aesKeysCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metri
 	for _, d := range snap.AESDomains {
 		domains[strings.ToLower(d.Domain)] = d
 		if !d.AESSince.IsZero() {
-			ch <- prometheus.MustNewConstMetric(domainAESSinceDesc, prometheus.GaugeValue, float64(d.AESSince.Unix()), d.Domain)
+			domainAESSinceDesc.send(ch, float64(d.AESSince.Unix()), d.Domain)
 		}
 	}
 	emit := func(a facts.AccountKeys) {
 		if !a.Found || a.PwdLastSet.IsZero() {
 			return
 		}
-		ch <- prometheus.MustNewConstMetric(accountPasswordLastSetDesc, prometheus.GaugeValue, float64(a.PwdLastSet.Unix()), a.Name)
+		accountPasswordLastSetDesc.send(ch, float64(a.PwdLastSet.Unix()), a.Name)
 		if possible, known := domains[strings.ToLower(a.Domain)].AESKeysPossible(a.PwdLastSet); known {
-			ch <- prometheus.MustNewConstMetric(accountAESKeysPossibleDesc, prometheus.GaugeValue, boolFloat(possible), a.Name)
+			accountAESKeysPossibleDesc.send(ch, boolFloat(possible), a.Name)
 		}
 	}
 	for _, d := range snap.AESDomains {

@@ -21,14 +21,14 @@ func init() {
 }
 
 var (
-	dcUpDesc = prometheus.NewDesc(
+	dcUpDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "dc", "up"),
 		"Whether the domain controller answered LDAP (its rootDSE could be read).",
-		[]string{"domain", "dc"}, nil)
-	dcClockSkewDesc = prometheus.NewDesc(
+		[]string{"domain", "dc"})
+	dcClockSkewDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "dc", "clock_skew_seconds"),
 		"Domain controller clock minus the exporter's clock, corrected by half the round trip. source ldap is the rootDSE currentTime, which has a resolution of one second (read as the middle of its second); source ntp is an SNTP query.",
-		[]string{"domain", "dc", "source"}, nil)
+		[]string{"domain", "dc", "source"})
 )
 
 // currentTimeResolution is the resolution of the rootDSE's currentTime: the
@@ -137,12 +137,12 @@ func sntpSkew(ctx context.Context, host string, port int, timeout time.Duration)
 
 func (clockCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 	for _, dc := range snap.DCs {
-		ch <- prometheus.MustNewConstMetric(dcUpDesc, prometheus.GaugeValue, boolFloat(dc.Up), dc.Domain, dc.Address)
+		dcUpDesc.send(ch, boolFloat(dc.Up), dc.Domain, dc.Address)
 		if dc.LDAPMeasured {
-			ch <- prometheus.MustNewConstMetric(dcClockSkewDesc, prometheus.GaugeValue, dc.LDAPSkew.Seconds(), dc.Domain, dc.Address, "ldap")
+			dcClockSkewDesc.send(ch, dc.LDAPSkew.Seconds(), dc.Domain, dc.Address, "ldap")
 		}
 		if dc.NTPMeasured {
-			ch <- prometheus.MustNewConstMetric(dcClockSkewDesc, prometheus.GaugeValue, dc.NTPSkew.Seconds(), dc.Domain, dc.Address, "ntp")
+			dcClockSkewDesc.send(ch, dc.NTPSkew.Seconds(), dc.Domain, dc.Address, "ntp")
 		}
 	}
 }

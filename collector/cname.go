@@ -20,14 +20,14 @@ func init() {
 }
 
 var (
-	spnRequestedHoldersDesc = prometheus.NewDesc(
+	spnRequestedHoldersDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "spn", "requested_holders"),
 		"For an expected SPN whose host is a DNS alias (CNAME): how many accounts in the forest hold the SPN a Windows client really asks for, built from the canonical host (0: no ticket, NTLM fallback).",
-		[]string{"target", "spn", "requested_spn"}, nil)
-	spnRequestedOnExpectedAccountDesc = prometheus.NewDesc(
+		[]string{"target", "spn", "requested_spn"})
+	spnRequestedOnExpectedAccountDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "spn", "requested_on_expected_account"),
 		"For an expected SPN whose host is a DNS alias (CNAME): whether the target's service account holds the SPN of the canonical host that Windows clients ask for (1) or not (0); absent when the account is unknown.",
-		[]string{"target", "spn", "requested_spn"}, nil)
+		[]string{"target", "spn", "requested_spn"})
 )
 
 // cnameCollector evaluates, for every expected SPN whose host the dns
@@ -63,14 +63,15 @@ func (cnameCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 	if len(cfg.Domains) == 0 {
 		return nil
 	}
-	hosts := canonicalNames(ctx, cfg, Targets(cfg, snap), snap.DNS)
+	targets := expectedTargets(env, snap)
+	hosts := canonicalNames(ctx, cfg, targets, snap.DNS)
 	type pending struct {
 		fact   facts.CanonicalSPN
 		domain *config.Domain
 		sam    string
 	}
 	var todo []pending
-	for _, t := range Targets(cfg, snap) {
+	for _, t := range targets {
 		for _, s := range t.SPNs {
 			requested, h, ok := RequestedSPN(s, hosts)
 			if !ok {
@@ -79,7 +80,7 @@ func (cnameCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 			todo = append(todo, pending{
 				fact: facts.CanonicalSPN{Target: t.Name, SPN: s, Alias: h.Host, CanonicalHost: h.CanonicalName,
 					Requested: requested, ExpectedAccount: t.Account},
-				domain: t.Domain, sam: t.SAM,
+				domain: targetDomain(cfg, &t), sam: t.SAM,
 			})
 		}
 	}
@@ -159,10 +160,10 @@ func (cnameCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric)
 		if c.LookupError != "" {
 			continue // unknown, not absent
 		}
-		ch <- prometheus.MustNewConstMetric(spnRequestedHoldersDesc, prometheus.GaugeValue, float64(len(c.Holders)), c.Target, c.SPN, c.Requested)
+		spnRequestedHoldersDesc.send(ch, float64(len(c.Holders)), c.Target, c.SPN, c.Requested)
 		if c.ExpectedAccount != "" {
 			on := slices.ContainsFunc(c.Holders, func(h string) bool { return strings.EqualFold(h, c.ExpectedAccount) })
-			ch <- prometheus.MustNewConstMetric(spnRequestedOnExpectedAccountDesc, prometheus.GaugeValue, boolFloat(on), c.Target, c.SPN, c.Requested)
+			spnRequestedOnExpectedAccountDesc.send(ch, boolFloat(on), c.Target, c.SPN, c.Requested)
 		}
 	}
 }

@@ -1,5 +1,4 @@
-// Package collector runs the exporter's collectors in the background and
-// serves their last completed results as Prometheus metrics.
+// Package collector holds the exporter's collectors and their registry.
 //
 // As in node_exporter, each concern has one file with one collector,
 // registered here by name and switched with --collector.NAME. Each collector
@@ -12,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 
@@ -25,7 +25,7 @@ import (
 // Namespace is the prefix of every metric this exporter exposes.
 const Namespace = "kerberos"
 
-// Phase says where a collector runs in a cycle (see cycle.go). The SQL
+// Phase says where a collector runs in a cycle (see package cycle). The SQL
 // collectors run per instance and the directory collectors follow each
 // instance's SQL facts, because they compute expected SPNs and delegation
 // targets from what the servers say about themselves (service account,
@@ -104,18 +104,21 @@ func SetEnabled(name string, on bool) error {
 	return nil
 }
 
-type namedCollector struct {
-	name  string
-	phase Phase
+// Named is one enabled collector with its registered name and phase.
+type Named struct {
+	Name  string
+	Phase Phase
 	Collector
 }
 
-func enabledCollectors() []namedCollector {
-	var out []namedCollector
+// Enabled makes a fresh instance of every collector enabled now, sorted by
+// name: the cycle runs them and the exposition asks them for metrics.
+func Enabled() []Named {
+	var out []Named
 	for _, name := range Names() {
 		r := registrations[name]
 		if *r.enabled {
-			out = append(out, namedCollector{name: name, phase: r.phase, Collector: r.factory()})
+			out = append(out, Named{Name: name, Phase: r.phase, Collector: r.factory()})
 		}
 	}
 	return out
@@ -141,4 +144,64 @@ func (e *Env) allInstances() []config.SQLInstance {
 		return e.AllInstances
 	}
 	return e.Config.SQLInstances
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// IsEnabled says whether the named collector is switched on (for tests
+// that switch collectors and restore them).
+func IsEnabled(name string) bool {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	r, ok := registrations[name]
+	return ok && *r.enabled
+}
+
+// metricDesc is a metric's descriptor with its value type, so that a
+// sample is always sent as what it was declared. newGauge and newCounter
+// record every one for Descriptors.
+type metricDesc struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+}
+
+var (
+	descsMu sync.Mutex
+	descs   []*prometheus.Desc
+)
+
+func newMetricDesc(kind prometheus.ValueType, fqName, help string, labels []string) metricDesc {
+	d := metricDesc{desc: prometheus.NewDesc(fqName, help, labels, nil), kind: kind}
+	descsMu.Lock()
+	descs = append(descs, d.desc)
+	descsMu.Unlock()
+	return d
+}
+
+// newGauge declares a gauge; every collector metric but one is.
+func newGauge(fqName, help string, labels []string) metricDesc {
+	return newMetricDesc(prometheus.GaugeValue, fqName, help, labels)
+}
+
+// newCounter declares a counter.
+func newCounter(fqName, help string, labels []string) metricDesc {
+	return newMetricDesc(prometheus.CounterValue, fqName, help, labels)
+}
+
+// send sends one sample.
+func (d metricDesc) send(ch chan<- prometheus.Metric, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d.desc, d.kind, v, labels...)
+}
+
+// Descriptors are every collector's metric descriptors, enabled or not:
+// the exporter's Describe sends them, so that a registry checks them.
+func Descriptors() []*prometheus.Desc {
+	descsMu.Lock()
+	defer descsMu.Unlock()
+	return slices.Clone(descs)
 }

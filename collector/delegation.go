@@ -26,50 +26,50 @@ func init() {
 }
 
 var (
-	accountFoundDesc = prometheus.NewDesc(
+	accountFoundDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "account", "found"),
 		"Whether the service account exists in the directory (1) or not (0); absent when the directory could not be asked.",
-		[]string{"account"}, nil)
-	accountDisabledDesc = prometheus.NewDesc(
+		[]string{"account"})
+	accountDisabledDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "account", "disabled"),
 		"Whether the account is disabled (userAccountControl ACCOUNTDISABLE): the KDC issues no tickets for it.",
-		[]string{"account"}, nil)
-	accountLockedDesc = prometheus.NewDesc(
+		[]string{"account"})
+	accountLockedDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "account", "locked"),
 		"Whether the account is locked out (msDS-User-Account-Control-Computed UF_LOCKOUT).",
-		[]string{"account"}, nil)
-	accountUnconstrainedDesc = prometheus.NewDesc(
+		[]string{"account"})
+	accountUnconstrainedDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "account", "unconstrained_delegation"),
 		"Whether the account is trusted for delegation to any service (userAccountControl 0x80000).",
-		[]string{"account"}, nil)
-	accountProtocolTransitionDesc = prometheus.NewDesc(
+		[]string{"account"})
+	accountProtocolTransitionDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "account", "protocol_transition"),
 		"Whether the account is trusted to authenticate for delegation, i.e. constrained delegation with any protocol (userAccountControl 0x1000000).",
-		[]string{"account"}, nil)
-	accountConstrainedTargetsDesc = prometheus.NewDesc(
+		[]string{"account"})
+	accountConstrainedTargetsDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "account", "constrained_delegation_targets"),
 		"Number of SPNs in the account's msDS-AllowedToDelegateTo.",
-		[]string{"account"}, nil)
-	accountRBCDPrincipalsDesc = prometheus.NewDesc(
+		[]string{"account"})
+	accountRBCDPrincipalsDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "account", "rbcd_principals"),
 		"Number of principals allowed to delegate to the account (msDS-AllowedToActOnBehalfOfOtherIdentity); absent when it could not be read.",
-		[]string{"account"}, nil)
-	accountEncTypesDesc = prometheus.NewDesc(
+		[]string{"account"})
+	accountEncTypesDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "account", "supported_encryption_types"),
 		"The account's raw msDS-SupportedEncryptionTypes (0 when unset: the KDC's default applies).",
-		[]string{"account"}, nil)
-	accountAESDesc = prometheus.NewDesc(
+		[]string{"account"})
+	accountAESDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "account", "aes_enabled"),
 		"Whether msDS-SupportedEncryptionTypes allows AES128 or AES256 service tickets.",
-		[]string{"account"}, nil)
-	delegationPathDesc = prometheus.NewDesc(
+		[]string{"account"})
+	delegationPathDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "delegation", "path"),
 		"Whether the mechanism lets the front end's service account delegate to the linked server's service; mechanism: unconstrained, constrained, rbcd. A mechanism that could not be read is absent unless another proves the path.",
-		[]string{"sql_instance", "linked_server", "mechanism"}, nil)
-	delegationPathOKDesc = prometheus.NewDesc(
+		[]string{"sql_instance", "linked_server", "mechanism"})
+	delegationPathOKDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "delegation", "path_ok"),
 		"Whether any delegation mechanism lets the front end's service account delegate to the linked server's service; absent when unknown.",
-		[]string{"sql_instance", "linked_server"}, nil)
+		[]string{"sql_instance", "linked_server"})
 )
 
 // delegationCollector reads the service accounts' delegation settings and
@@ -107,7 +107,7 @@ func (delegationCollector) Update(ctx context.Context, env *Env, snap *facts.Sna
 	if len(cfg.Domains) == 0 {
 		return nil
 	}
-	targets := Targets(cfg, snap)
+	targets := expectedTargets(env, snap)
 	plans := planPaths(cfg, snap, targets)
 	var errs []error
 
@@ -128,7 +128,7 @@ func (delegationCollector) Update(ctx context.Context, env *Env, snap *facts.Sna
 		}
 	}
 	for _, t := range targets {
-		want(accountRef{domain: t.Domain, sam: t.SAM, name: t.Account})
+		want(targetRef(cfg, &t))
 	}
 	for _, p := range plans {
 		want(p.from)
@@ -180,7 +180,7 @@ func planPaths(cfg *config.Config, snap *facts.Snapshot, targets []Target) []pat
 			if !ls.SelfMapped {
 				continue
 			}
-			p := pathPlan{fromInstance: name, linkedServer: ls.Name, from: targetRef(front)}
+			p := pathPlan{fromInstance: name, linkedServer: ls.Name, from: targetRef(cfg, front)}
 			back := byName[ls.TargetInstance]
 			ds := sqlclient.ParseDataSource(ls.DataSource)
 			host, port, instance := ds.Host, ds.Port, ds.Instance
@@ -190,7 +190,7 @@ func planPaths(cfg *config.Config, snap *facts.Snapshot, targets []Target) []pat
 			}
 			switch {
 			case back != nil:
-				p.toTarget, p.to, p.toSPNs = back.Name, targetRef(back), back.SPNs
+				p.toTarget, p.to, p.toSPNs = back.Name, targetRef(cfg, back), back.SPNs
 			case host != "":
 				if port == 0 && instance == "" {
 					port = 1433
@@ -208,8 +208,8 @@ func planPaths(cfg *config.Config, snap *facts.Snapshot, targets []Target) []pat
 // its account must be found from who holds its SPN.
 func (p pathPlan) backEndUnknown() bool { return p.to.sam == "" && len(p.toSPNs) > 0 }
 
-func targetRef(t *Target) accountRef {
-	return accountRef{domain: t.Domain, sam: t.SAM, name: t.Account}
+func targetRef(cfg *config.Config, t *Target) accountRef {
+	return accountRef{domain: targetDomain(cfg, t), sam: t.SAM, name: t.Account}
 }
 
 // findBackEndAccounts asks the forest who holds the first SPN of each back
@@ -385,23 +385,20 @@ func (delegationCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Me
 		if a.LookupError != "" {
 			continue // unknown, not absent
 		}
-		ch <- prometheus.MustNewConstMetric(accountFoundDesc, prometheus.GaugeValue, boolFloat(a.Found), a.Name)
+		accountFoundDesc.send(ch, boolFloat(a.Found), a.Name)
 		if !a.Found {
 			continue
 		}
-		gauge := func(d *prometheus.Desc, v float64) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, a.Name)
-		}
-		gauge(accountDisabledDesc, boolFloat(a.Disabled))
-		gauge(accountLockedDesc, boolFloat(a.Locked))
-		gauge(accountUnconstrainedDesc, boolFloat(a.TrustedForDelegation))
-		gauge(accountProtocolTransitionDesc, boolFloat(a.ProtocolTransition))
-		gauge(accountConstrainedTargetsDesc, float64(len(a.AllowedToDelegateTo)))
+		accountDisabledDesc.send(ch, boolFloat(a.Disabled), a.Name)
+		accountLockedDesc.send(ch, boolFloat(a.Locked), a.Name)
+		accountUnconstrainedDesc.send(ch, boolFloat(a.TrustedForDelegation), a.Name)
+		accountProtocolTransitionDesc.send(ch, boolFloat(a.ProtocolTransition), a.Name)
+		accountConstrainedTargetsDesc.send(ch, float64(len(a.AllowedToDelegateTo)), a.Name)
 		if a.RBCDRead {
-			gauge(accountRBCDPrincipalsDesc, float64(len(a.RBCDAllowed)))
+			accountRBCDPrincipalsDesc.send(ch, float64(len(a.RBCDAllowed)), a.Name)
 		}
-		gauge(accountEncTypesDesc, float64(a.SupportedEncTypes))
-		gauge(accountAESDesc, boolFloat(uac.EncTypes(a.SupportedEncTypes).HasAES()))
+		accountEncTypesDesc.send(ch, float64(a.SupportedEncTypes), a.Name)
+		accountAESDesc.send(ch, boolFloat(uac.EncTypes(a.SupportedEncTypes).HasAES()), a.Name)
 	}
 	for _, p := range snap.DelegationPaths {
 		mechanisms := []struct {
@@ -416,11 +413,11 @@ func (delegationCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Me
 			// When something could not be read, only a proven mechanism is
 			// reported: a 0 would claim "no delegation" where it is unknown.
 			if p.Known || m.ok {
-				ch <- prometheus.MustNewConstMetric(delegationPathDesc, prometheus.GaugeValue, boolFloat(m.ok), p.FromInstance, p.LinkedServer, m.name)
+				delegationPathDesc.send(ch, boolFloat(m.ok), p.FromInstance, p.LinkedServer, m.name)
 			}
 		}
 		if p.Known || anyOK {
-			ch <- prometheus.MustNewConstMetric(delegationPathOKDesc, prometheus.GaugeValue, boolFloat(anyOK), p.FromInstance, p.LinkedServer)
+			delegationPathOKDesc.send(ch, boolFloat(anyOK), p.FromInstance, p.LinkedServer)
 		}
 	}
 }

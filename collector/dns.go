@@ -23,26 +23,26 @@ func init() {
 const dnsLookupsInFlight = 8
 
 var (
-	dnsForwardOKDesc = prometheus.NewDesc(
+	dnsForwardOKDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "dns", "forward_ok"),
 		"Whether the host name resolves to at least one address (1) or not (0).",
-		[]string{"host"}, nil)
-	dnsAddressesDesc = prometheus.NewDesc(
+		[]string{"host"})
+	dnsAddressesDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "dns", "addresses"),
 		"Number of addresses the host name resolves to.",
-		[]string{"host"}, nil)
-	dnsReverseOKDesc = prometheus.NewDesc(
+		[]string{"host"})
+	dnsReverseOKDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "dns", "reverse_ok"),
 		"Whether every address of the host has PTR records naming only the host (1) or not (0); absent when the name does not resolve.",
-		[]string{"host"}, nil)
-	dnsCNAMEDesc = prometheus.NewDesc(
+		[]string{"host"})
+	dnsCNAMEDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "dns", "cname"),
 		"Whether the host name is an alias (CNAME) of another name (1) or has its own address records (0): Windows clients ask for the SPN of the canonical name; absent when unknown.",
-		[]string{"host"}, nil)
-	dnsCanonicalNameInfoDesc = prometheus.NewDesc(
+		[]string{"host"})
+	dnsCanonicalNameInfoDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "dns", "canonical_name_info"),
 		"The name the host name resolves to after following CNAME records (the host itself for an A record); always 1, absent when unknown.",
-		[]string{"host", "canonical_name"}, nil)
+		[]string{"host", "canonical_name"})
 )
 
 // dnsCollector looks up every SQL host, AG listener and service host
@@ -114,14 +114,14 @@ func dnsHosts(cfg *config.Config) []string {
 func (dnsCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 	for _, h := range snap.DNS {
 		resolved := len(h.Addresses) > 0
-		ch <- prometheus.MustNewConstMetric(dnsForwardOKDesc, prometheus.GaugeValue, boolFloat(resolved), h.Host)
-		ch <- prometheus.MustNewConstMetric(dnsAddressesDesc, prometheus.GaugeValue, float64(len(h.Addresses)), h.Host)
+		dnsForwardOKDesc.send(ch, boolFloat(resolved), h.Host)
+		dnsAddressesDesc.send(ch, float64(len(h.Addresses)), h.Host)
 		if resolved {
-			ch <- prometheus.MustNewConstMetric(dnsReverseOKDesc, prometheus.GaugeValue, boolFloat(h.ReverseMatches), h.Host)
+			dnsReverseOKDesc.send(ch, boolFloat(h.ReverseMatches), h.Host)
 		}
 		if alias, known := h.IsCNAME(); known {
-			ch <- prometheus.MustNewConstMetric(dnsCNAMEDesc, prometheus.GaugeValue, boolFloat(alias), h.Host)
-			ch <- prometheus.MustNewConstMetric(dnsCanonicalNameInfoDesc, prometheus.GaugeValue, 1, h.Host, h.CanonicalName)
+			dnsCNAMEDesc.send(ch, boolFloat(alias), h.Host)
+			dnsCanonicalNameInfoDesc.send(ch, 1, h.Host, h.CanonicalName)
 		}
 	}
 }

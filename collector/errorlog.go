@@ -2,13 +2,11 @@ package collector
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
-	"github.com/kerberos-exporter/kerberos_exporter/internal/sqlclient"
 )
 
 func init() {
@@ -20,11 +18,7 @@ func init() {
 type errorLogCollector struct{}
 
 func (errorLogCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
-	found, err := collectPerInstance(ctx, env, errorLog)
-	for name, f := range found {
-		snap.ErrorLogs[name] = f
-	}
-	return err
+	return storePerInstance(ctx, env, snap.ErrorLogs, errorLog)
 }
 
 // errorLog returns nil when the instance could not be asked at all (the sql
@@ -39,12 +33,7 @@ func errorLog(ctx context.Context, env *Env, inst *config.SQLInstance) (*facts.E
 	defer cancel()
 	regs, err := s.SPNRegistrations(qctx)
 	if err != nil {
-		out.Error = err.Error()
-		if sqlclient.IsPermissionDenied(err) {
-			out.PermissionDenied = true
-			return out, nil
-		}
-		return out, fmt.Errorf("sql instance %s: %w", inst.Name, err)
+		return out, readFailed(inst.Name, err, &out.Error, &out.PermissionDenied)
 	}
 	out.Readable = true
 	out.Registrations = regs
@@ -58,31 +47,28 @@ const (
 )
 
 var (
-	errorLogReadableDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "errorlog_readable"),
+	errorLogReadableDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "errorlog_readable"),
 		"1 if the exporter may read the error log; 0 means SPN registration is unknown.",
-		[]string{"sql_instance"}, nil)
-	spnRegistrationDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "spn_registration"),
+		[]string{"sql_instance"})
+	spnRegistrationDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "spn_registration"),
 		"1 for the last start-up's SPN registration result per SPN; state: registered or failed.",
-		[]string{"sql_instance", "spn", "state"}, nil)
-	spnRegistrationCodeDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "spn_registration_failure_code"),
+		[]string{"sql_instance", "spn", "state"})
+	spnRegistrationCodeDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "spn_registration_failure_code"),
 		"1 for the Windows return code of a failed SPN registration (0x2098: the service account may not write its SPN).",
-		[]string{"sql_instance", "spn", "return_code"}, nil)
+		[]string{"sql_instance", "spn", "return_code"})
 )
 
 func (errorLogCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
 	for name, l := range snap.ErrorLogs {
-		gauge(errorLogReadableDesc, boolFloat(l.Readable), name)
+		errorLogReadableDesc.send(ch, boolFloat(l.Readable), name)
 		for _, r := range l.Registrations {
 			if r.Registered {
-				gauge(spnRegistrationDesc, 1, name, r.SPN, spnRegistered)
+				spnRegistrationDesc.send(ch, 1, name, r.SPN, spnRegistered)
 				continue
 			}
-			gauge(spnRegistrationDesc, 1, name, r.SPN, spnFailed)
+			spnRegistrationDesc.send(ch, 1, name, r.SPN, spnFailed)
 			if r.ReturnCode != "" {
-				gauge(spnRegistrationCodeDesc, 1, name, r.SPN, r.ReturnCode)
+				spnRegistrationCodeDesc.send(ch, 1, name, r.SPN, r.ReturnCode)
 			}
 		}
 	}

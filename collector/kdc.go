@@ -15,22 +15,22 @@ func init() {
 }
 
 var (
-	kdcTicketSuccessDesc = prometheus.NewDesc(
+	kdcTicketSuccessDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "kdc", "ticket_success"),
 		"Whether the KDC issued a service ticket for the SPN to the exporter's own principal (1) or not (0).",
-		[]string{"target", "spn"}, nil)
-	kdcTicketErrorCodeDesc = prometheus.NewDesc(
+		[]string{"target", "spn"})
+	kdcTicketErrorCodeDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "kdc", "ticket_error_code"),
 		"KRB-ERROR code the KDC answered to the service-ticket request (7 principal unknown, 37 clock skew, ...), 0 on success; absent when the request failed without a KRB-ERROR (network, timeout).",
-		[]string{"target", "spn"}, nil)
-	kdcTicketETypeDesc = prometheus.NewDesc(
+		[]string{"target", "spn"})
+	kdcTicketETypeDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "kdc", "ticket_etype"),
 		"Encryption type of the service ticket the KDC issued for the SPN (chosen from the service account's keys; rc4-hmac is Kerberoastable and refused once DCs enforce AES); always 1, absent when no ticket was issued.",
-		[]string{"target", "spn", "etype"}, nil)
-	kdcSessionKeyETypeDesc = prometheus.NewDesc(
+		[]string{"target", "spn", "etype"})
+	kdcSessionKeyETypeDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "kdc", "session_key_etype"),
 		"Encryption type of the session key the KDC chose for the SPN's ticket from the types the exporter offered; always 1, absent when no ticket was issued.",
-		[]string{"target", "spn", "etype"}, nil)
+		[]string{"target", "spn", "etype"})
 )
 
 // kdcCollector asks the KDC, as a client would, for a service ticket for
@@ -47,7 +47,7 @@ func (kdcCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 	type probeKey struct{ target, spn string }
 	var todo []probeKey
 	seen := map[probeKey]bool{}
-	targets := Targets(env.Config, snap)
+	targets := expectedTargets(env, snap)
 	hosts := canonicalNames(ctx, env.Config, targets, snap.DNS)
 	for _, t := range targets {
 		for _, spn := range t.SPNs {
@@ -104,15 +104,15 @@ func ticketProbe(target string, r kdc.Result) facts.TicketProbe {
 
 func (kdcCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 	for _, p := range snap.Tickets {
-		ch <- prometheus.MustNewConstMetric(kdcTicketSuccessDesc, prometheus.GaugeValue, boolFloat(p.OK), p.Target, p.SPN)
+		kdcTicketSuccessDesc.send(ch, boolFloat(p.OK), p.Target, p.SPN)
 		if p.OK || p.ErrorCode != 0 {
-			ch <- prometheus.MustNewConstMetric(kdcTicketErrorCodeDesc, prometheus.GaugeValue, float64(p.ErrorCode), p.Target, p.SPN)
+			kdcTicketErrorCodeDesc.send(ch, float64(p.ErrorCode), p.Target, p.SPN)
 		}
 		if p.OK && p.TicketEType != "" {
-			ch <- prometheus.MustNewConstMetric(kdcTicketETypeDesc, prometheus.GaugeValue, 1, p.Target, p.SPN, p.TicketEType)
+			kdcTicketETypeDesc.send(ch, 1, p.Target, p.SPN, p.TicketEType)
 		}
 		if p.OK && p.SessionKeyEType != "" {
-			ch <- prometheus.MustNewConstMetric(kdcSessionKeyETypeDesc, prometheus.GaugeValue, 1, p.Target, p.SPN, p.SessionKeyEType)
+			kdcSessionKeyETypeDesc.send(ch, 1, p.Target, p.SPN, p.SessionKeyEType)
 		}
 	}
 }

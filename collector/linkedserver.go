@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -28,11 +27,7 @@ const testAllSelfMapped = "*"
 type linkedServerCollector struct{}
 
 func (linkedServerCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
-	found, err := collectPerInstance(ctx, env, linkedServers)
-	for name, f := range found {
-		snap.LinkedServers[name] = f
-	}
-	return err
+	return storePerInstance(ctx, env, snap.LinkedServers, linkedServers)
 }
 
 // linkedServers returns nil when the instance could not be asked at all
@@ -47,12 +42,7 @@ func linkedServers(ctx context.Context, env *Env, inst *config.SQLInstance) (*fa
 	servers, err := s.LinkedServers(qctx)
 	cancel()
 	if err != nil {
-		out.Error = err.Error()
-		if sqlclient.IsPermissionDenied(err) {
-			out.PermissionDenied = true
-			return out, nil
-		}
-		return out, fmt.Errorf("sql instance %s: %w", inst.Name, err)
+		return out, readFailed(inst.Name, err, &out.Error, &out.PermissionDenied)
 	}
 	out.Readable = true
 	for i := range servers {
@@ -147,48 +137,45 @@ func filterInstances(in []*config.SQLInstance, keep func(*config.SQLInstance) bo
 }
 
 var (
-	linkedInfoDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "linked_server", "info"),
+	linkedInfoDesc = newGauge(prometheus.BuildFQName(Namespace, "linked_server", "info"),
 		"A linked server and where it points; constant 1.",
-		[]string{"sql_instance", "linked_server", "product", "provider", "data_source"}, nil)
-	linkedSelfMappedDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "linked_server", "self_mapped"),
+		[]string{"sql_instance", "linked_server", "product", "provider", "data_source"})
+	linkedSelfMappedDesc = newGauge(prometheus.BuildFQName(Namespace, "linked_server", "self_mapped"),
 		"1 if a login mapping forwards the caller's own identity (needs Kerberos delegation).",
-		[]string{"sql_instance", "linked_server"}, nil)
-	linkedTestSuccessDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "linked_server", "test_success"),
+		[]string{"sql_instance", "linked_server"})
+	linkedTestSuccessDesc = newGauge(prometheus.BuildFQName(Namespace, "linked_server", "test_success"),
 		"1 if sp_testlinkedserver succeeded, 0 if it failed (tested linked servers only).",
-		[]string{"sql_instance", "linked_server"}, nil)
-	linkedTestErrorDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "linked_server", "test_error"),
+		[]string{"sql_instance", "linked_server"})
+	linkedTestErrorDesc = newGauge(prometheus.BuildFQName(Namespace, "linked_server", "test_error"),
 		"SQL Server error number of a failed test; cause: delegation, login_failed, network, timeout, no_mapping or other.",
-		[]string{"sql_instance", "linked_server", "cause"}, nil)
-	linkedHopAuthDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "linked_server", "hop_auth_scheme"),
+		[]string{"sql_instance", "linked_server", "cause"})
+	linkedHopAuthDesc = newGauge(prometheus.BuildFQName(Namespace, "linked_server", "hop_auth_scheme"),
 		"1 for the second hop's auth_scheme as the linked server saw it.",
-		[]string{"sql_instance", "linked_server", "auth_scheme"}, nil)
-	linkedHopTransportDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "linked_server", "hop_net_transport"),
+		[]string{"sql_instance", "linked_server", "auth_scheme"})
+	linkedHopTransportDesc = newGauge(prometheus.BuildFQName(Namespace, "linked_server", "hop_net_transport"),
 		"1 for the second hop's net_transport as the linked server saw it.",
-		[]string{"sql_instance", "linked_server", "net_transport"}, nil)
-	linkedClockSkewDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "linked_server", "clock_skew_seconds"),
+		[]string{"sql_instance", "linked_server", "net_transport"})
+	linkedClockSkewDesc = newGauge(prometheus.BuildFQName(Namespace, "linked_server", "clock_skew_seconds"),
 		"Linked server's clock minus this instance's clock.",
-		[]string{"sql_instance", "linked_server"}, nil)
+		[]string{"sql_instance", "linked_server"})
 )
 
 func (linkedServerCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
 	for name, l := range snap.LinkedServers {
 		for _, ls := range l.Servers {
-			gauge(linkedInfoDesc, 1, name, ls.Name, ls.Product, ls.Provider, ls.DataSource)
-			gauge(linkedSelfMappedDesc, boolFloat(ls.SelfMapped), name, ls.Name)
+			linkedInfoDesc.send(ch, 1, name, ls.Name, ls.Product, ls.Provider, ls.DataSource)
+			linkedSelfMappedDesc.send(ch, boolFloat(ls.SelfMapped), name, ls.Name)
 			if !ls.Tested {
 				continue
 			}
-			gauge(linkedTestSuccessDesc, boolFloat(ls.TestOK), name, ls.Name)
+			linkedTestSuccessDesc.send(ch, boolFloat(ls.TestOK), name, ls.Name)
 			if !ls.TestOK {
-				gauge(linkedTestErrorDesc, float64(ls.ErrNumber), name, ls.Name, ls.Cause)
+				linkedTestErrorDesc.send(ch, float64(ls.ErrNumber), name, ls.Name, ls.Cause)
 			}
 			if ls.HopOK {
-				gauge(linkedHopAuthDesc, 1, name, ls.Name, ls.HopAuthScheme)
-				gauge(linkedHopTransportDesc, 1, name, ls.Name, ls.HopTransport)
-				gauge(linkedClockSkewDesc, ls.HopClockSkew.Seconds(), name, ls.Name)
+				linkedHopAuthDesc.send(ch, 1, name, ls.Name, ls.HopAuthScheme)
+				linkedHopTransportDesc.send(ch, 1, name, ls.Name, ls.HopTransport)
+				linkedClockSkewDesc.send(ch, ls.HopClockSkew.Seconds(), name, ls.Name)
 			}
 		}
 	}

@@ -20,46 +20,46 @@ func init() {
 }
 
 var (
-	spnPresentDesc = prometheus.NewDesc(
+	spnPresentDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "spn", "present"),
 		"Whether some account in the forest holds the expected SPN (1) or none does (0: clients fall back to NTLM).",
-		[]string{"target", "spn"}, nil)
-	spnHoldersDesc = prometheus.NewDesc(
+		[]string{"target", "spn"})
+	spnHoldersDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "spn", "holders"),
 		"How many accounts in the forest hold the expected SPN: 0 missing, 1 as it should be, more is a duplicate.",
-		[]string{"target", "spn"}, nil)
-	spnOnExpectedAccountDesc = prometheus.NewDesc(
+		[]string{"target", "spn"})
+	spnOnExpectedAccountDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "spn", "on_expected_account"),
 		"Whether the target's service account holds the expected SPN (1) or not (0: present on another account, authentication fails); absent when the account is unknown.",
-		[]string{"target", "spn"}, nil)
-	spnHolderInfoDesc = prometheus.NewDesc(
+		[]string{"target", "spn"})
+	spnHolderInfoDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "spn", "holder_info"),
 		"An account (DOMAIN\\sam) that holds an expected SPN; always 1.",
-		[]string{"target", "spn", "account"}, nil)
-	spnDuplicatesDesc = prometheus.NewDesc(
+		[]string{"target", "spn", "account"})
+	spnDuplicatesDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "spn", "duplicates"),
 		"Number of SPNs held by more than one account in the forest-wide duplicate scan.",
-		nil, nil)
-	spnDuplicateHoldersDesc = prometheus.NewDesc(
+		nil)
+	spnDuplicateHoldersDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "spn", "duplicate_holders"),
 		"Number of accounts holding a duplicated SPN; only the SPNs with the most holders, up to max_duplicate_spns.",
-		[]string{"spn"}, nil)
-	spnAccountsScannedDesc = prometheus.NewDesc(
+		[]string{"spn"})
+	spnAccountsScannedDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "spn", "accounts_scanned"),
 		"Number of accounts with SPNs read in the forest-wide duplicate scan.",
-		nil, nil)
-	spnScanDurationDesc = prometheus.NewDesc(
+		nil)
+	spnScanDurationDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "spn", "scan_duration_seconds"),
 		"How long the last forest-wide duplicate SPN scan took (it runs every spn_scan_interval, apart from the collection cycle).",
-		nil, nil)
-	spnScanLastSuccessDesc = prometheus.NewDesc(
+		nil)
+	spnScanLastSuccessDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "spn", "scan_last_success_timestamp_seconds"),
 		"When the forest-wide duplicate SPN scan last ended without error, in seconds since the Unix epoch.",
-		nil, nil)
-	spnScansDesc = prometheus.NewDesc(
+		nil)
+	spnScansDesc = newCounter(
 		prometheus.BuildFQName(Namespace, "spn", "scans_total"),
 		"Forest-wide duplicate SPN scans of a scope (forest or domain) completed, by mode: full (every account) or incremental (accounts changed since the last scan).",
-		[]string{"mode"}, nil)
+		[]string{"mode"})
 )
 
 // spnCollector asks the Global Catalog who holds each expected SPN, and scans
@@ -76,7 +76,7 @@ func (s spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 	if len(cfg.Domains) == 0 {
 		return nil
 	}
-	targets := Targets(cfg, snap)
+	targets := expectedTargets(env, snap)
 
 	// One forest-wide connection per configured domain, dialled concurrently,
 	// so that a dead DC in one domain does not hold up the others.
@@ -124,7 +124,7 @@ func (s spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 	// domain by domain in configuration order.
 	spnsByConn := map[*directory.Conn][]string{}
 	for _, t := range targets {
-		if conn, err := connFor(t.Domain); err == nil {
+		if conn, err := connFor(targetDomain(cfg, &t)); err == nil {
 			spnsByConn[conn] = append(spnsByConn[conn], t.SPNs...)
 		}
 	}
@@ -141,11 +141,12 @@ func (s spnCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 
 	var expected []facts.ExpectedSPN
 	for _, t := range targets {
-		conn, connErr := connFor(t.Domain)
+		home := targetDomain(cfg, &t)
+		conn, connErr := connFor(home)
 		account := t.Account
-		if connErr == nil && t.SAM != "" && t.Domain != nil {
+		if connErr == nil && t.SAM != "" && home != nil {
 			// The directory's own spelling of DOMAIN, so that it compares with holders.
-			if name, err := conn.AccountName(ctx, t.Domain.BaseDN, t.SAM); err == nil {
+			if name, err := conn.AccountName(ctx, home.BaseDN, t.SAM); err == nil {
 				account = name
 			}
 		}
@@ -194,30 +195,30 @@ func (spnCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 		if e.LookupError != "" {
 			continue // unknown, not missing
 		}
-		ch <- prometheus.MustNewConstMetric(spnPresentDesc, prometheus.GaugeValue, boolFloat(len(e.Holders) > 0), e.Target, e.SPN)
-		ch <- prometheus.MustNewConstMetric(spnHoldersDesc, prometheus.GaugeValue, float64(len(e.Holders)), e.Target, e.SPN)
+		spnPresentDesc.send(ch, boolFloat(len(e.Holders) > 0), e.Target, e.SPN)
+		spnHoldersDesc.send(ch, float64(len(e.Holders)), e.Target, e.SPN)
 		if e.ExpectedAccount != "" {
 			onExpected := slices.ContainsFunc(e.Holders, func(h string) bool { return strings.EqualFold(h, e.ExpectedAccount) })
-			ch <- prometheus.MustNewConstMetric(spnOnExpectedAccountDesc, prometheus.GaugeValue, boolFloat(onExpected), e.Target, e.SPN)
+			spnOnExpectedAccountDesc.send(ch, boolFloat(onExpected), e.Target, e.SPN)
 		}
 		for _, h := range e.Holders {
-			ch <- prometheus.MustNewConstMetric(spnHolderInfoDesc, prometheus.GaugeValue, 1, e.Target, e.SPN, h)
+			spnHolderInfoDesc.send(ch, 1, e.Target, e.SPN, h)
 		}
 	}
 	if d := snap.Duplicates; d != nil && d.Scans != nil {
-		ch <- prometheus.MustNewConstMetric(spnScanDurationDesc, prometheus.GaugeValue, d.ScanDuration.Seconds())
+		spnScanDurationDesc.send(ch, d.ScanDuration.Seconds())
 		if !d.LastSuccess.IsZero() {
-			ch <- prometheus.MustNewConstMetric(spnScanLastSuccessDesc, prometheus.GaugeValue, float64(d.LastSuccess.UnixMilli())/1000)
+			spnScanLastSuccessDesc.send(ch, float64(d.LastSuccess.UnixMilli())/1000)
 		}
 		for _, mode := range []string{scanFull, scanIncremental} {
-			ch <- prometheus.MustNewConstMetric(spnScansDesc, prometheus.CounterValue, float64(d.Scans[mode]), mode)
+			spnScansDesc.send(ch, float64(d.Scans[mode]), mode)
 		}
 	}
 	if d := snap.Duplicates; d != nil && d.Scanned {
-		ch <- prometheus.MustNewConstMetric(spnDuplicatesDesc, prometheus.GaugeValue, float64(d.Total))
-		ch <- prometheus.MustNewConstMetric(spnAccountsScannedDesc, prometheus.GaugeValue, float64(d.AccountsScanned))
+		spnDuplicatesDesc.send(ch, float64(d.Total))
+		spnAccountsScannedDesc.send(ch, float64(d.AccountsScanned))
 		for _, dup := range d.Top {
-			ch <- prometheus.MustNewConstMetric(spnDuplicateHoldersDesc, prometheus.GaugeValue, float64(len(dup.Accounts)), dup.SPN)
+			spnDuplicateHoldersDesc.send(ch, float64(len(dup.Accounts)), dup.SPN)
 		}
 	}
 }

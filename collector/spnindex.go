@@ -148,6 +148,13 @@ func (x *spnIndex) result(limit int) facts.DuplicateSPNs {
 		// holders[1] made it a duplicate, or came next after one that left
 		top = append(top, facts.DuplicateSPN{SPN: holders[1].spelling, Accounts: accounts})
 	}
+	res.Top = topDuplicates(top, limit)
+	return res
+}
+
+// topDuplicates orders duplicate SPNs most-shared first, then by SPN as AD
+// compares them, and keeps the first limit (all when limit < 0).
+func topDuplicates(top []facts.DuplicateSPN, limit int) []facts.DuplicateSPN {
 	slices.SortFunc(top, func(a, b facts.DuplicateSPN) int {
 		if c := cmp.Compare(len(b.Accounts), len(a.Accounts)); c != 0 {
 			return c
@@ -157,6 +164,5 @@ func (x *spnIndex) result(limit int) facts.DuplicateSPNs {
 	if limit >= 0 && len(top) > limit {
 		top = top[:limit]
 	}
-	res.Top = top
-	return res
+	return top
 }

@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -59,12 +58,22 @@ func NewSPNScanner() *SPNScanner {
 	return &SPNScanner{scopes: map[string]*scopeIndex{}, done: make(chan struct{}), counts: map[string]int{}}
 }
 
-// startSPNScans starts the Loop of the spn collector's scanner, if that
+// StartSPNScans starts the Loop of the spn collector's scanner, if that
 // collector is among these: the runner's hook.
-func startSPNScans(ctx context.Context, collectors []namedCollector, cfg func() *config.Config, logger *slog.Logger) {
-	if scan := spnScanner(collectors); scan != nil {
-		go scan.Loop(ctx, cfg, logger)
+func StartSPNScans(ctx context.Context, collectors []Named, cfg func() *config.Config, logger *slog.Logger) {
+	if scan := SPNScannerOf(collectors); scan != nil {
+		scan.Start(ctx, cfg, logger)
 	}
+}
+
+// Start runs Loop in the background. The scanner counts as looping from
+// the moment Start returns, so a cycle that starts right after waits for
+// the loop's first scan instead of scanning the forest a second time.
+func (s *SPNScanner) Start(ctx context.Context, cfg func() *config.Config, logger *slog.Logger) {
+	s.mu.Lock()
+	s.looping = true
+	s.mu.Unlock()
+	go s.Loop(ctx, cfg, logger)
 }
 
 // Loop scans now and then every spn_scan_interval of the configuration in
@@ -91,9 +100,9 @@ func (s *SPNScanner) Loop(ctx context.Context, cfg func() *config.Config, logger
 	}
 }
 
-// spnScanner is the spn collector's scanner among these collectors, nil
+// SPNScannerOf is the spn collector's scanner among these collectors, nil
 // without one.
-func spnScanner(collectors []namedCollector) *SPNScanner {
+func SPNScannerOf(collectors []Named) *SPNScanner {
 	for _, c := range collectors {
 		if sc, ok := c.Collector.(spnCollector); ok && sc.scan != nil {
 			return sc.scan
@@ -277,15 +286,15 @@ func mergeDuplicates(results []facts.DuplicateSPNs, limit int) facts.DuplicateSP
 		res.AccountsScanned += r.AccountsScanned
 		top = append(top, r.Top...)
 	}
-	slices.SortFunc(top, func(a, b facts.DuplicateSPN) int {
-		if c := cmp.Compare(len(b.Accounts), len(a.Accounts)); c != 0 {
-			return c
-		}
-		return cmp.Compare(spn.Key(a.SPN), spn.Key(b.SPN))
-	})
-	if limit >= 0 && len(top) > limit {
-		top = top[:limit]
-	}
-	res.Top = top
+	res.Top = topDuplicates(top, limit)
 	return res
+}
+
+// NewSPNCollectorAfterScan is the spn collector with a scanner whose last
+// completed scan found last, as if it had just run: for the tests of the
+// cycle (another package) that judge a probe against the background's scan.
+func NewSPNCollectorAfterScan(last *facts.DuplicateSPNs) Collector {
+	scan := NewSPNScanner()
+	scan.last = last
+	return spnCollector{scan: scan}
 }

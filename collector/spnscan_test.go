@@ -28,8 +28,9 @@ kerberos: {realm: DEAD.TEST, principal: krbmon@DEAD.TEST, password: {env: KTE_UN
 	return cfg
 }
 
-// TestSPNScannerSchedule: without Loop, Latest scans now; with Loop, Latest
-// waits for the first scan only, then answers from the last one at once.
+// TestSPNScannerSchedule: without Loop, Latest scans now; once Start has
+// returned, Latest waits for the loop's first scan only, then answers from
+// the last one at once.
 func TestSPNScannerSchedule(t *testing.T) {
 	t.Setenv("KTE_UNIT_PASSWORD", "x")
 	cfg := deadDomainConfig(t)
@@ -48,7 +49,7 @@ func TestSPNScannerSchedule(t *testing.T) {
 	s = NewSPNScanner()
 	loopCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	go s.Loop(loopCtx, func() *config.Config { return cfg }, logger)
+	s.Start(loopCtx, func() *config.Config { return cfg }, logger)
 	first := s.Latest(ctx, cfg, logger) // waits for the Loop's first scan
 	if first == nil || first.Error == "" {
 		t.Fatalf("first result: %+v", first)

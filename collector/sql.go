@@ -182,79 +182,76 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 }
 
 var (
-	sqlUpDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "up"),
+	sqlUpDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "up"),
 		"1 if the exporter could log in to the SQL Server instance.",
-		[]string{"sql_instance"}, nil)
-	sqlConnectErrorDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "connect_error"),
+		[]string{"sql_instance"})
+	sqlConnectErrorDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "connect_error"),
 		"1 for the cause of a failed login: login_failed, network, timeout, tls, kerberos or other.",
-		[]string{"sql_instance", "cause"}, nil)
-	sqlAuthSchemeDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "connection_auth_scheme"),
+		[]string{"sql_instance", "cause"})
+	sqlAuthSchemeDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "connection_auth_scheme"),
 		"1 for the auth_scheme of the exporter's own session (KERBEROS, NTLM, SQL).",
-		[]string{"sql_instance", "auth_scheme"}, nil)
-	sqlNetTransportDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "connection_net_transport"),
+		[]string{"sql_instance", "auth_scheme"})
+	sqlNetTransportDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "connection_net_transport"),
 		"1 for the net_transport of the exporter's own session.",
-		[]string{"sql_instance", "net_transport"}, nil)
-	sqlNTLMFallbackDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "connection_ntlm_fallback"),
+		[]string{"sql_instance", "net_transport"})
+	sqlNTLMFallbackDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "connection_ntlm_fallback"),
 		"1 when no Kerberos ticket could be had and the exporter logged in with NTLM, as a Windows client would.",
-		[]string{"sql_instance"}, nil)
-	sqlIsLocalDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "exporter_is_local"),
+		[]string{"sql_instance"})
+	sqlIsLocalDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "exporter_is_local"),
 		"1 when the exporter runs on the SQL Server host, where logins are always NTLM (auth scheme measurement void).",
-		[]string{"sql_instance"}, nil)
-	sqlExpectKerberosDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "expect_kerberos"),
+		[]string{"sql_instance"})
+	sqlExpectKerberosDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "expect_kerberos"),
 		"1 when the configuration expects Kerberos on this instance.",
-		[]string{"sql_instance"}, nil)
-	sqlConnectionsDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "connections"),
+		[]string{"sql_instance"})
+	sqlConnectionsDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "connections"),
 		"Connections to the instance by auth scheme and transport.",
-		[]string{"sql_instance", "auth_scheme", "net_transport"}, nil)
-	sqlNTLMClientsDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "ntlm_client_connections"),
+		[]string{"sql_instance", "auth_scheme", "net_transport"})
+	sqlNTLMClientsDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "ntlm_client_connections"),
 		"Connections over TCP with NTLM by client, top N (ntlm_clients_top).",
-		[]string{"sql_instance", "client_host", "login", "program"}, nil)
-	sqlServerInfoDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "server_info"),
+		[]string{"sql_instance", "client_host", "login", "program"})
+	sqlServerInfoDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "server_info"),
 		"The names the server gives itself and the Database Engine's service account; constant 1.",
-		[]string{"sql_instance", "machine_name", "instance_name", "service_account"}, nil)
-	sqlListenerPortDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "listener_port"),
+		[]string{"sql_instance", "machine_name", "instance_name", "service_account"})
+	sqlListenerPortDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "listener_port"),
 		"1 per TCP port the Database Engine listens on.",
-		[]string{"sql_instance", "port"}, nil)
-	sqlClockSkewDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "clock_skew_seconds"),
+		[]string{"sql_instance", "port"})
+	sqlClockSkewDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "clock_skew_seconds"),
 		"Server clock minus exporter clock, corrected by half the round trip.",
-		[]string{"sql_instance"}, nil)
-	sqlPermissionDeniedDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "sql", "permission_denied"),
+		[]string{"sql_instance"})
+	sqlPermissionDeniedDesc = newGauge(prometheus.BuildFQName(Namespace, "sql", "permission_denied"),
 		"1 when a query failed for lack of a grant.",
-		[]string{"sql_instance", "query"}, nil)
+		[]string{"sql_instance", "query"})
 )
 
 func (c *sqlCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
 	for name, f := range snap.SQL {
-		gauge(sqlUpDesc, boolFloat(f.Up), name)
-		gauge(sqlExpectKerberosDesc, boolFloat(f.ExpectKerberos), name)
+		sqlUpDesc.send(ch, boolFloat(f.Up), name)
+		sqlExpectKerberosDesc.send(ch, boolFloat(f.ExpectKerberos), name)
 		if !f.Up {
-			gauge(sqlConnectErrorDesc, 1, name, f.Cause)
+			sqlConnectErrorDesc.send(ch, 1, name, f.Cause)
 			continue
 		}
-		gauge(sqlAuthSchemeDesc, 1, name, f.AuthScheme)
-		gauge(sqlNetTransportDesc, 1, name, f.NetTransport)
-		gauge(sqlNTLMFallbackDesc, boolFloat(f.UsedNTLMFallback), name)
-		gauge(sqlIsLocalDesc, boolFloat(f.Local), name)
+		sqlAuthSchemeDesc.send(ch, 1, name, f.AuthScheme)
+		sqlNetTransportDesc.send(ch, 1, name, f.NetTransport)
+		sqlNTLMFallbackDesc.send(ch, boolFloat(f.UsedNTLMFallback), name)
+		sqlIsLocalDesc.send(ch, boolFloat(f.Local), name)
 		for _, cc := range f.Connections {
-			gauge(sqlConnectionsDesc, float64(cc.Count), name, cc.AuthScheme, cc.NetTransport)
+			sqlConnectionsDesc.send(ch, float64(cc.Count), name, cc.AuthScheme, cc.NetTransport)
 		}
 		for _, nc := range f.NTLMClients {
-			gauge(sqlNTLMClientsDesc, float64(nc.Connections), name, nc.Host, nc.Login, nc.Program)
+			sqlNTLMClientsDesc.send(ch, float64(nc.Connections), name, nc.Host, nc.Login, nc.Program)
 		}
 		if f.MachineName != "" {
-			gauge(sqlServerInfoDesc, 1, name, f.MachineName, f.InstanceName, f.EngineAccount)
+			sqlServerInfoDesc.send(ch, 1, name, f.MachineName, f.InstanceName, f.EngineAccount)
 		}
 		for _, p := range f.ListenerPorts {
-			gauge(sqlListenerPortDesc, 1, name, strconv.Itoa(p))
+			sqlListenerPortDesc.send(ch, 1, name, strconv.Itoa(p))
 		}
 		if f.ClockMeasured {
-			gauge(sqlClockSkewDesc, f.ClockSkew.Seconds(), name)
+			sqlClockSkewDesc.send(ch, f.ClockSkew.Seconds(), name)
 		}
 		for _, q := range f.PermissionErrors {
-			gauge(sqlPermissionDeniedDesc, 1, name, q)
+			sqlPermissionDeniedDesc.send(ch, 1, name, q)
 		}
 	}
 }

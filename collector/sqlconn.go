@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
@@ -148,6 +149,27 @@ func forEachInstance[T any](ctx context.Context, instances []config.SQLInstance,
 		}
 	}
 	return out
+}
+
+// readFailed records a failed read on an instance's facts (its error text
+// and whether it was a permission denial). A denial is itself a fact, the
+// exporter may not read that, so only any other failure fails the collector.
+func readFailed(instance string, err error, text *string, denied *bool) error {
+	*text = err.Error()
+	if sqlclient.IsPermissionDenied(err) {
+		*denied = true
+		return nil
+	}
+	return fmt.Errorf("sql instance %s: %w", instance, err)
+}
+
+// storePerInstance runs read for every instance concurrently
+// (collectPerInstance) and stores the facts of those that answered in dst,
+// a collector's own section of the snapshot.
+func storePerInstance[F any](ctx context.Context, env *Env, dst map[string]*F, read func(context.Context, *Env, *config.SQLInstance) (*F, error)) error {
+	found, err := collectPerInstance(ctx, env, read)
+	maps.Copy(dst, found)
+	return err
 }
 
 // collectPerInstance runs read for every instance concurrently and keeps

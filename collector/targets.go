@@ -9,28 +9,8 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/internal/spn"
 )
 
-// Target is something whose SPNs must exist on a known account: a SQL
-// Server instance or a configured service.
-type Target struct {
-	Name string // the instance or service name, the metric label "target"
-	// SQL is true for a SQL Server instance, false for a configured service.
-	SQL  bool
-	SPNs []string
-	// Domain is the configured domain the account lives in; nil when no
-	// configured domain matches the account's domain.
-	Domain *config.Domain
-	// Account is the account that must hold the SPNs, as DOMAIN\sam, and SAM
-	// its sAMAccountName; both "" when unknown.
-	Account string
-	SAM     string
-	// AccountSource says where the account came from: "config" (service_account
-	// or a service's account), "sql" (the Database Engine's account as the
-	// server reported it) or "" when unknown.
-	AccountSource string
-	// AccountProblem says why a named account has no directory identity,
-	// e.g. LOCAL SERVICE, which cannot use Kerberos at all.
-	AccountProblem string
-}
+// Target is something whose SPNs must exist on a known account.
+type Target = facts.Target
 
 // Targets lists everything whose SPNs must exist, SQL instances in
 // configuration order, then services. A SQL instance's SPNs come from its
@@ -39,6 +19,10 @@ type Target struct {
 // listens on, including a dynamic one, and its instance name). Its account is
 // the configured service_account, else the Database Engine's account; a
 // virtual account, LocalSystem or NetworkService means the computer account.
+//
+// The cycle calls it once per directory run, after the SQL facts are in,
+// and stores the result in snap.Targets for the collectors and the
+// diagnosis.
 func Targets(cfg *config.Config, snap *facts.Snapshot) []Target {
 	var out []Target
 	for i := range cfg.SQLInstances {
@@ -46,7 +30,7 @@ func Targets(cfg *config.Config, snap *facts.Snapshot) []Target {
 	}
 	for _, svc := range cfg.Services {
 		t := Target{Name: svc.Name, SPNs: dedupeSPNs(svc.SPNs)}
-		t.setAccount(cfg, svc.Account, "config", defaultDomain(cfg, ""), "")
+		setAccount(&t, cfg, svc.Account, "config", defaultDomain(cfg, ""), "")
 		out = append(out, t)
 	}
 	return out
@@ -72,20 +56,20 @@ func sqlTarget(cfg *config.Config, inst *config.SQLInstance, snap *facts.Snapsho
 			AGListener: inst.AGListener, AGListenerPort: inst.AGListenerPort,
 		})...)
 	}
-	t := Target{Name: inst.Name, SQL: true, SPNs: dedupeSPNs(spns)}
 	host := hostNetBIOS(inst, seen)
+	t := Target{Name: inst.Name, SQL: true, SPNs: dedupeSPNs(spns), HostNetBIOS: host}
 	switch {
 	case inst.ServiceAccount != "":
-		t.setAccount(cfg, inst.ServiceAccount, "config", defaultDomain(cfg, inst.Domain), host)
+		setAccount(&t, cfg, inst.ServiceAccount, "config", defaultDomain(cfg, inst.Domain), host)
 	case seen != nil && seen.EngineAccount != "":
-		t.setAccount(cfg, seen.EngineAccount, "sql", defaultDomain(cfg, inst.Domain), host)
+		setAccount(&t, cfg, seen.EngineAccount, "sql", defaultDomain(cfg, inst.Domain), host)
 	}
 	return t
 }
 
 // setAccount normalises a service account name to the directory account
 // that holds its SPNs.
-func (t *Target) setAccount(cfg *config.Config, raw, source string, def *config.Domain, host string) {
+func setAccount(t *Target, cfg *config.Config, raw, source string, def *config.Domain, host string) {
 	defName := ""
 	if def != nil {
 		defName = netbiosName(def)
@@ -102,19 +86,41 @@ func (t *Target) setAccount(cfg *config.Config, raw, source string, def *config.
 	}
 	// LocalSystem, NetworkService and virtual accounts act as the computer
 	// account, which lives in the instance's domain.
-	t.Domain = def
+	home := def
 	domain := defName
 	if acct.Kind == spn.DomainUser || acct.Kind == spn.ManagedOrComputer {
-		t.Domain, domain = findDomain(cfg, acct.Domain), acct.Domain
-		if t.Domain != nil {
-			domain = netbiosName(t.Domain)
+		home, domain = findDomain(cfg, acct.Domain), acct.Domain
+		if home != nil {
+			domain = netbiosName(home)
 		}
+	}
+	if home != nil {
+		t.Domain = home.Name
 	}
 	if domain == "" {
 		t.AccountProblem = fmt.Sprintf("the domain of %s is not known: configure the domain", acct)
 		return
 	}
 	t.Account, t.SAM, t.AccountSource = domain+`\`+sam, sam, source
+}
+
+// expectedTargets are the targets of this run: the cycle's (snap.Targets),
+// or, for a snapshot the cycle did not make (a collector's own test),
+// computed now.
+func expectedTargets(env *Env, snap *facts.Snapshot) []Target {
+	if snap.Targets != nil {
+		return snap.Targets
+	}
+	return Targets(env.Config, snap)
+}
+
+// targetDomain is the configured domain a target's account lives in, nil
+// when none matches.
+func targetDomain(cfg *config.Config, t *Target) *config.Domain {
+	if t.Domain == "" {
+		return nil
+	}
+	return cfg.FindDomain(t.Domain)
 }
 
 // hostNetBIOS is the SQL host's NetBIOS name: configured, reported by the

@@ -43,21 +43,21 @@ func TestTargets(t *testing.T) {
 	snap.SQL["sqle"] = &facts.SQLInstance{Name: "sqle", ListenerPorts: []int{1433, 1433}, EngineAccount: "LocalSystem"}
 	snap.SQL["sqla"] = &facts.SQLInstance{Name: "sqla", ListenerPorts: []int{1433}, EngineAccount: "CORP\\somebody_else"}
 
-	corp, child := &cfg.Domains[0], &cfg.Domains[1]
+	corp, child := cfg.Domains[0].Name, cfg.Domains[1].Name
 	want := []Target{
-		{Name: "sqla", SQL: true, Domain: corp, Account: `CORP\sqlsvc_a`, SAM: "sqlsvc_a", AccountSource: "config",
+		{Name: "sqla", SQL: true, HostNetBIOS: "sqla", Domain: corp, Account: `CORP\sqlsvc_a`, SAM: "sqlsvc_a", AccountSource: "config",
 			SPNs: []string{"MSSQLSvc/sqla.corp.test:1433", "MSSQLSvc/sqla.corp.test", "MSSQLSvc/sqla:1433", "MSSQLSvc/sqla"}},
-		{Name: "named", SQL: true, Domain: corp, Account: `CORP\SQLN$`, SAM: "SQLN$", AccountSource: "sql",
+		{Name: "named", SQL: true, HostNetBIOS: "SQLN", Domain: corp, Account: `CORP\SQLN$`, SAM: "SQLN$", AccountSource: "sql",
 			SPNs: []string{"MSSQLSvc/sqln.corp.test:INST1", "MSSQLSvc/sqln.corp.test:50123"}},
-		{Name: "sqle", SQL: true, Domain: corp, Account: `CORP\SQLE$`, SAM: "SQLE$", AccountSource: "sql",
+		{Name: "sqle", SQL: true, HostNetBIOS: "sqle", Domain: corp, Account: `CORP\SQLE$`, SAM: "SQLE$", AccountSource: "sql",
 			SPNs: []string{"MSSQLSvc/sqle.corp.test:1433", "MSSQLSvc/sqle.corp.test"}},
-		{Name: "upn", SQL: true, Domain: child, Account: `CHILD\svc`, SAM: "svc", AccountSource: "config",
+		{Name: "upn", SQL: true, HostNetBIOS: "sqlu", Domain: child, Account: `CHILD\svc`, SAM: "svc", AccountSource: "config",
 			SPNs: []string{"MSSQLSvc/sqlu.child.corp.test:1433", "MSSQLSvc/sqlu.child.corp.test"}},
-		{Name: "local", SQL: true,
+		{Name: "local", SQL: true, HostNetBIOS: "sqll",
 			SPNs:           []string{"MSSQLSvc/sqll.corp.test:1433", "MSSQLSvc/sqll.corp.test"},
 			AccountProblem: `NT AUTHORITY\LOCAL SERVICE has no account in the directory: Kerberos to a service running as it cannot work`},
-		{Name: "unknown", SQL: true, SPNs: []string{"MSSQLSvc/sqlx.corp.test:1433", "MSSQLSvc/sqlx.corp.test"}},
-		{Name: "ag", SQL: true, Domain: corp, Account: `CORP\sqlsvc_ag`, SAM: "sqlsvc_ag", AccountSource: "config",
+		{Name: "unknown", SQL: true, HostNetBIOS: "sqlx", SPNs: []string{"MSSQLSvc/sqlx.corp.test:1433", "MSSQLSvc/sqlx.corp.test"}},
+		{Name: "ag", SQL: true, HostNetBIOS: "node1", Domain: corp, Account: `CORP\sqlsvc_ag`, SAM: "sqlsvc_ag", AccountSource: "config",
 			SPNs: []string{"MSSQLSvc/node1.corp.test:1433", "MSSQLSvc/node1.corp.test", "MSSQLSvc/aglisten.corp.test:1450", "MSSQLSvc/aglisten.corp.test"}},
 		{Name: "crm", Domain: corp, Account: `CORP\crmweb`, SAM: "crmweb", AccountSource: "config",
 			SPNs: []string{"HTTP/crm.corp.test", "HTTP/crm"}},

@@ -19,18 +19,18 @@ func init() {
 }
 
 var (
-	userFoundDesc = prometheus.NewDesc(
+	userFoundDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "user", "found"),
 		"Whether the delegated user or group exists in the directory (1) or not (0); absent when the directory could not be asked.",
-		[]string{"user"}, nil)
-	userSensitiveDesc = prometheus.NewDesc(
+		[]string{"user"})
+	userSensitiveDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "user", "sensitive"),
 		"Whether the user is marked \"account is sensitive and cannot be delegated\" (userAccountControl 0x100000): its identity never crosses a second hop.",
-		[]string{"user"}, nil)
-	userProtectedUsersDesc = prometheus.NewDesc(
+		[]string{"user"})
+	userProtectedUsersDesc = newGauge(
 		prometheus.BuildFQName(Namespace, "user", "protected_users"),
 		"Whether the user or group is a member of Protected Users, directly or through nested groups: its tickets are never delegated.",
-		[]string{"user"}, nil)
+		[]string{"user"})
 )
 
 // usersCollector checks the users and groups whose identity must cross the
@@ -146,11 +146,11 @@ func (usersCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric)
 		if u.LookupError != "" {
 			continue // unknown, not absent
 		}
-		ch <- prometheus.MustNewConstMetric(userFoundDesc, prometheus.GaugeValue, boolFloat(u.Found), u.Name)
+		userFoundDesc.send(ch, boolFloat(u.Found), u.Name)
 		if !u.Found {
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(userSensitiveDesc, prometheus.GaugeValue, boolFloat(u.Sensitive), u.Name)
-		ch <- prometheus.MustNewConstMetric(userProtectedUsersDesc, prometheus.GaugeValue, boolFloat(u.ProtectedUsers), u.Name)
+		userSensitiveDesc.send(ch, boolFloat(u.Sensitive), u.Name)
+		userProtectedUsersDesc.send(ch, boolFloat(u.ProtectedUsers), u.Name)
 	}
 }

@@ -10,8 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/cycle"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
@@ -32,7 +32,7 @@ const (
 func runCheck(cfg *config.Config, logger *slog.Logger, stdout *os.File, output, fixScript string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res := collector.NewRunner(cfg, logger).RunOnce(ctx)
+	res := cycle.NewRunner(cfg, logger).RunOnce(ctx)
 	code, err := writeCheck(stdout, resultReport(res, cfg), output, fixScript)
 	if err != nil {
 		logger.Error("check failed", "err", err)
@@ -75,7 +75,7 @@ func writeCheck(w io.Writer, rep *report.Report, output, fixScript string) (int,
 
 // resultReport is the report of a completed cycle; before the first one
 // (res nil) it is pending, with cfg's instances.
-func resultReport(res *collector.Result, cfg *config.Config) *report.Report {
+func resultReport(res *cycle.Result, cfg *config.Config) *report.Report {
 	if res == nil {
 		return report.Pending(cfg)
 	}

@@ -9,22 +9,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/cycle"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 )
 
 // sampleResult is a completed cycle over two instances with known findings
 // and one failed collector.
-func sampleResult() *collector.Result {
+func sampleResult() *cycle.Result {
 	cfg := &config.Config{SQLInstances: []config.SQLInstance{{Name: "sqla"}, {Name: "sqlc"}}}
 	snap := facts.New(time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC))
 	snap.Finished = snap.Started.Add(3 * time.Second)
-	return &collector.Result{
+	return &cycle.Result{
 		Config:   cfg,
 		Snapshot: snap,
-		Status: map[string]collector.Status{
+		Status: map[string]cycle.Status{
 			"sql": {Success: true, Duration: time.Second},
 			"dns": {Success: false, Error: "lookup sqla.corp.test: i/o timeout", Duration: 5 * time.Second},
 		},
@@ -113,7 +113,7 @@ func TestWriteCheckExitCodes(t *testing.T) {
 	if code, err := writeCheck(&bytes.Buffer{}, resultReport(res, nil), "text", ""); err != nil || code != checkFailed {
 		t.Errorf("no critical finding but a collector failed: code %d, err %v; want 2 (could not collect)", code, err)
 	}
-	res.Status["dns"] = collector.Status{Success: true}
+	res.Status["dns"] = cycle.Status{Success: true}
 	if code, err := writeCheck(&bytes.Buffer{}, resultReport(res, nil), "text", ""); err != nil || code != checkOK {
 		t.Errorf("without a critical finding: code %d, err %v; want 0", code, err)
 	}

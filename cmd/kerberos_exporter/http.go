@@ -9,8 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/cycle"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
@@ -41,11 +41,11 @@ func newHTTPServer(h http.Handler, t serverTimeouts) *http.Server {
 // newMux serves the runner's last cycle on metricsPath, encoded once per
 // cycle, followed by the metrics of reg (the exporter's own state) and of
 // the Go runtime and the process.
-func newMux(runner *collector.Runner, rl *reloader, reg *prometheus.Registry, metricsPath string, logger *slog.Logger, probeOpts probeOptions) *http.ServeMux {
+func newMux(runner *cycle.Runner, rl *reloader, reg *prometheus.Registry, metricsPath string, logger *slog.Logger, probeOpts probeOptions) *http.ServeMux {
 	runtime := prometheus.NewRegistry()
 	runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	mux.Handle(metricsPath, collector.NewMetricsHandler(runner, reg, runtime, logger))
+	mux.Handle(metricsPath, cycle.NewMetricsHandler(runner, reg, runtime, logger))
 	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != http.MethodPut {
 			w.Header().Set("Allow", "POST, PUT")
@@ -73,13 +73,13 @@ func newMux(runner *collector.Runner, rl *reloader, reg *prometheus.Registry, me
 
 // renderLanding serves the findings of the last completed cycle, per
 // instance, as a self-contained HTML page.
-func renderLanding(w http.ResponseWriter, runner *collector.Runner, metricsPath string) {
+func renderLanding(w http.ResponseWriter, runner *cycle.Runner, metricsPath string) {
 	writeLanding(w, runner.Last(), runner.Config(), metricsPath)
 }
 
 // writeLanding renders one result (nil before the first cycle completes);
 // the page's template lives in internal/report.
-func writeLanding(w http.ResponseWriter, res *collector.Result, cfg *config.Config, metricsPath string) {
+func writeLanding(w http.ResponseWriter, res *cycle.Result, cfg *config.Config, metricsPath string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_ = resultReport(res, cfg).WriteHTML(w, report.Page{MetricsPath: metricsPath, ProbePath: "/probe"})
 }

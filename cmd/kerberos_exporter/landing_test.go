@@ -17,8 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/cycle"
 )
 
 // chromiumBinary finds headless Chromium. The landing-page test needs it
@@ -57,7 +57,7 @@ func runChromium(t *testing.T, bin string, args ...string) []byte {
 }
 
 // landingServer serves the landing page of one fixed result.
-func landingServer(t *testing.T, res *collector.Result, cfg *config.Config) *httptest.Server {
+func landingServer(t *testing.T, res *cycle.Result, cfg *config.Config) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeLanding(w, res, cfg, "/metrics")
@@ -118,9 +118,9 @@ func TestLandingPageEmptyStates(t *testing.T) {
 	cfg := &config.Config{SQLInstances: []config.SQLInstance{{Name: "sqla"}}}
 	healthy := sampleResult()
 	healthy.Findings = nil
-	healthy.Status = map[string]collector.Status{"sql": {Success: true}}
+	healthy.Status = map[string]cycle.Status{"sql": {Success: true}}
 	for name, tc := range map[string]struct {
-		res        *collector.Result
+		res        *cycle.Result
 		want, lack []string
 	}{
 		"before the first collection": {
@@ -155,7 +155,7 @@ func TestLandingPageEmptyStates(t *testing.T) {
 func TestMuxServesLandingPage(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := &config.Config{SQLInstances: []config.SQLInstance{{Name: "sqla"}}}
-	runner := collector.NewRunner(cfg, logger)
+	runner := cycle.NewRunner(cfg, logger)
 	srv := httptest.NewServer(newMux(runner, newReloader("", runner, logger), prometheus.NewRegistry(), "/metrics", logger, defaultProbeOptions()))
 	t.Cleanup(srv.Close)
 	body := get(t, srv.URL+"/")

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/cycle"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
@@ -51,7 +52,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	probeOpts := defaultProbeOptions()
 	addProbeFlags(serveCmd, &probeOpts)
 	background := serveCmd.Flag("collection.background", "What the background loop collects for /metrics: all (every SQL instance and the fleet-wide work) or fleet (only the fleet-wide work: DC clocks, delegated users, the services (DNS, SPNs), the forest-wide SPN scan; each instance is collected by its /probe alone, for replicas sharded by hashmod).").
-		Default(string(collector.BackgroundAll)).Enum(string(collector.BackgroundAll), string(collector.BackgroundFleet))
+		Default(string(cycle.BackgroundAll)).Enum(string(cycle.BackgroundAll), string(cycle.BackgroundFleet))
 
 	checkCmd := app.Command("check", "Run one collection, print the findings. Exit 0: nothing critical; 1: a critical finding; 2: a collector failed; 3: invalid configuration.")
 	checkOutput := checkCmd.Flag("output", "Report format: text or json.").Default("text").Enum("text", "json")
@@ -82,7 +83,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	case checkCmd.FullCommand():
 		return runCheck(cfg, logger, stdout, *checkOutput, *fixScript)
 	default:
-		if err := serve(cfg, *configFile, logger, webCfg, *metricsPath, probeOpts, collector.Background(*background)); err != nil {
+		if err := serve(cfg, *configFile, logger, webCfg, *metricsPath, probeOpts, cycle.Background(*background)); err != nil {
 			logger.Error("serving failed", "err", err)
 			return 1
 		}
@@ -90,18 +91,18 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 }
 
-func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *web.FlagConfig, metricsPath string, probeOpts probeOptions, background collector.Background) error {
+func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *web.FlagConfig, metricsPath string, probeOpts probeOptions, background cycle.Background) error {
 	logger.Info("starting "+exporterName, "version", version.Info(), "config", configFile, "background", background)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	runner := collector.NewRunner(cfg, logger)
+	runner := cycle.NewRunner(cfg, logger)
 	runner.SetBackground(background)
 	reloader := newReloader(configFile, runner, logger)
 
 	// The cycle's own metrics are not registered here: /metrics encodes
-	// them once per cycle (collector.MetricsHandler); reg holds the
+	// them once per cycle (cycle.MetricsHandler); reg holds the
 	// exporter's own state, and newMux adds the runtime's.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(

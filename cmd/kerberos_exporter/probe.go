@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/promslog"
 
-	"github.com/kerberos-exporter/kerberos_exporter/collector"
+	"github.com/kerberos-exporter/kerberos_exporter/cycle"
 )
 
 // probeOptions bound /probe, with blackbox_exporter's names where it has them.
@@ -54,7 +54,7 @@ func addProbeFlags(cmd *kingpin.CmdClause, o *probeOptions) {
 // registry, as blackbox_exporter does, bounded in number, in time, and
 // shared by concurrent requests for the same target.
 type prober struct {
-	runner *collector.Runner
+	runner *cycle.Runner
 	logger *slog.Logger
 	opts   probeOptions
 	slots  chan struct{}
@@ -69,14 +69,14 @@ type prober struct {
 // arrives while it runs.
 type probeRun struct {
 	done     chan struct{}
-	res      *collector.Result
+	res      *cycle.Result
 	err      error
 	status   int // HTTP status for err
 	logs     bytes.Buffer
 	duration time.Duration
 }
 
-func newProber(runner *collector.Runner, logger *slog.Logger, opts probeOptions) *prober {
+func newProber(runner *cycle.Runner, logger *slog.Logger, opts probeOptions) *prober {
 	opts.MaxConcurrent = max(opts.MaxConcurrent, 1)
 	opts.MaxQueued = max(opts.MaxQueued, 0)
 	return &prober{runner: runner, logger: logger, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), inflight: map[string]*probeRun{}}
@@ -152,7 +152,7 @@ func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	probeDuration := prometheus.NewGauge(prometheus.GaugeOpts{Name: "probe_duration_seconds", Help: "How long the probe's collection took, in seconds."})
 	probeSuccess.Set(success)
 	probeDuration.Set(run.duration.Seconds())
-	reg.MustRegister(collector.NewResultExporter(p.runner, run.res), probeSuccess, probeDuration)
+	reg.MustRegister(cycle.NewResultExporter(p.runner, run.res), probeSuccess, probeDuration)
 
 	if r.URL.Query().Get("debug") == "true" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

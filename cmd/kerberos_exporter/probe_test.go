@@ -17,8 +17,8 @@ import (
 
 	"github.com/prometheus/common/promslog"
 
-	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/cycle"
 	"github.com/kerberos-exporter/kerberos_exporter/testenv/tdsserver"
 )
 
@@ -51,7 +51,7 @@ func stallProber(t *testing.T, opts probeOptions, serverLog io.Writer) (*prober,
 	lvl := promslog.NewLevel()
 	_ = lvl.Set("debug")
 	logger := promslog.New(&promslog.Config{Writer: serverLog, Level: lvl})
-	p := newProber(collector.NewRunner(cfg, logger), logger, opts)
+	p := newProber(cycle.NewRunner(cfg, logger), logger, opts)
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
 	return p, srv

@@ -11,8 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/cycle"
 )
 
 var (
@@ -26,7 +26,7 @@ var (
 // new file is refused: the old configuration keeps running.
 type reloader struct {
 	file   string
-	runner *collector.Runner
+	runner *cycle.Runner
 	logger *slog.Logger
 
 	mu          sync.Mutex
@@ -34,7 +34,7 @@ type reloader struct {
 	lastSuccess time.Time
 }
 
-func newReloader(file string, runner *collector.Runner, logger *slog.Logger) *reloader {
+func newReloader(file string, runner *cycle.Runner, logger *slog.Logger) *reloader {
 	return &reloader{file: file, runner: runner, logger: logger, ok: true, lastSuccess: time.Now()}
 }
 

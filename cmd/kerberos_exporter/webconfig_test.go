@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/cycle"
 )
 
 // examples/web-config.yml, the README's recommended production setting,
@@ -51,7 +51,7 @@ func TestExampleWebConfig(t *testing.T) {
 	}
 
 	logger := promslog.NewNopLogger()
-	runner := collector.NewRunner(&config.Config{SQLInstances: []config.SQLInstance{{Name: "sqla"}}}, logger)
+	runner := cycle.NewRunner(&config.Config{SQLInstances: []config.SQLInstance{{Name: "sqla"}}}, logger)
 	mux := newMux(runner, newReloader("", runner, logger), prometheus.NewRegistry(), "/metrics", logger, defaultProbeOptions())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -127,8 +127,14 @@ func (in *input) isLocalAccount(instance, account string) bool {
 	return kind == spn.LocalService || kind == spn.Local
 }
 
-// hostNetBIOS is the instance host's NetBIOS name, as the collectors read it.
+// hostNetBIOS is the instance host's NetBIOS name: the cycle's target's,
+// else (a snapshot made without the cycle) read as the cycle reads it.
 func (in *input) hostNetBIOS(instance string) string {
+	for _, t := range in.snap.Targets {
+		if t.SQL && t.Name == instance {
+			return t.HostNetBIOS
+		}
+	}
 	var configured, fqdn, physical, machine string
 	if inst := in.instance(instance); inst != nil {
 		configured, fqdn = inst.NetBIOSName, inst.Host

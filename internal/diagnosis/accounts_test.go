@@ -128,6 +128,16 @@ func TestLocalAccountRules(t *testing.T) {
 		{name: "dot-prefixed local account", mutate: setAccount(`.\sqluser`), want: []string{"service_account_local critical sqla"}},
 		{name: "machine-prefixed local account", mutate: setAccount(`SQLA\sqluser`), want: []string{"service_account_local critical sqla"}},
 		{
+			// The cycle's target names the host (here as the server said,
+			// unlike the configured host name): the diagnosis reads it.
+			name: "host named by the cycle's target",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				setAccount(`SQLHOST01\sqluser`)(c, s)
+				s.Targets = []facts.Target{{Name: "sqla", SQL: true, HostNetBIOS: "SQLHOST01"}}
+			},
+			want: []string{"service_account_local critical sqla"},
+		},
+		{
 			name: "account the directory collector calls local",
 			mutate: func(_ *config.Config, s *facts.Snapshot) {
 				s.Accounts[0].Kind = "local"

@@ -22,6 +22,11 @@ type Snapshot struct {
 	Started  time.Time
 	Finished time.Time
 
+	// Written by the cycle once an instance's SQL facts are in
+	// (collector.Targets); read by the spn, delegation and kdc collectors
+	// and by the diagnosis. SQL instances in configuration order, then
+	// services.
+	Targets []Target
 	// Written by the "sql" collector.
 	SQL map[string]*SQLInstance
 	// Written by the "linkedserver" collector, keyed by SQL instance name.
@@ -57,6 +62,32 @@ func New(started time.Time) *Snapshot {
 		LinkedServers: map[string]*LinkedServers{},
 		ErrorLogs:     map[string]*ErrorLog{},
 	}
+}
+
+// Target is something whose SPNs must exist on a known account: a SQL
+// Server instance or a configured service, as the configuration and the
+// instance's own SQL facts say.
+type Target struct {
+	Name string // the instance or service name, the metric label "target"
+	// SQL is true for a SQL Server instance, false for a configured service.
+	SQL  bool
+	SPNs []string
+	// HostNetBIOS is a SQL instance's host NetBIOS name (spn.HostNetBIOS).
+	HostNetBIOS string
+	// Domain is the name of the configured domain the account lives in; ""
+	// when no configured domain matches the account's domain.
+	Domain string
+	// Account is the account that must hold the SPNs, as DOMAIN\sam, and SAM
+	// its sAMAccountName; both "" when unknown.
+	Account string
+	SAM     string
+	// AccountSource says where the account came from: "config" (service_account
+	// or a service's account), "sql" (the Database Engine's account as the
+	// server reported it) or "" when unknown.
+	AccountSource string
+	// AccountProblem says why a named account has no directory identity,
+	// e.g. LOCAL SERVICE, which cannot use Kerberos at all.
+	AccountProblem string
 }
 
 // ExporterProgram is the program_name the exporter's own SQL sessions show,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -14,46 +15,61 @@ import (
 // said; errors name the query. A permission failure can be told apart with
 // IsPermissionDenied.
 
-// ConnectionCounts counts every connection by transport and auth scheme.
-func (s *Session) ConnectionCounts(ctx context.Context) ([]facts.ConnectionCount, error) {
-	rows, err := s.DB.QueryContext(ctx, QueryConnectionCounts)
+// queryRows runs query and turns each row into a T with scan. Every error
+// (the query's, a row's, the result set's) is wrapped with doing, which
+// says what was being read.
+func queryRows[T any](ctx context.Context, db *sql.DB, doing, query string, scan func(*sql.Rows) (T, error), args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("counting connections: %w", err)
+		return nil, fmt.Errorf("%s: %w", doing, err)
 	}
 	defer rows.Close()
-	var out []facts.ConnectionCount
+	var out []T
 	for rows.Next() {
-		var transport, scheme sql.NullString
-		var n int64
-		if err := rows.Scan(&transport, &scheme, &n); err != nil {
-			return nil, fmt.Errorf("counting connections: %w", err)
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", doing, err)
 		}
-		out = addConnectionCount(out, facts.ConnectionCount{NetTransport: transport.String, AuthScheme: scheme.String, Count: int(n)})
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("counting connections: %w", err)
+		return nil, fmt.Errorf("%s: %w", doing, err)
+	}
+	return out, nil
+}
+
+// ConnectionCounts counts every connection by transport and auth scheme.
+func (s *Session) ConnectionCounts(ctx context.Context) ([]facts.ConnectionCount, error) {
+	rows, err := queryRows(ctx, s.DB, "counting connections", QueryConnectionCounts, func(r *sql.Rows) (facts.ConnectionCount, error) {
+		var transport, scheme sql.NullString
+		var n int64
+		err := r.Scan(&transport, &scheme, &n)
+		return facts.ConnectionCount{NetTransport: transport.String, AuthScheme: scheme.String, Count: int(n)}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []facts.ConnectionCount
+	for _, c := range rows {
+		out = addConnectionCount(out, c)
 	}
 	return out, nil
 }
 
 // NTLMClients lists the top clients that reach the server over TCP with NTLM.
 func (s *Session) NTLMClients(ctx context.Context, top int) ([]facts.NTLMClient, error) {
-	rows, err := s.DB.QueryContext(ctx, QueryNTLMClients, int64(top))
-	if err != nil {
-		return nil, fmt.Errorf("listing NTLM clients: %w", err)
-	}
-	defer rows.Close()
-	var out []facts.NTLMClient
-	for rows.Next() {
+	rows, err := queryRows(ctx, s.DB, "listing NTLM clients", QueryNTLMClients, func(r *sql.Rows) (facts.NTLMClient, error) {
 		var host, login, program sql.NullString
 		var n int64
-		if err := rows.Scan(&host, &login, &program, &n); err != nil {
-			return nil, fmt.Errorf("listing NTLM clients: %w", err)
-		}
-		out = addNTLMClient(out, facts.NTLMClient{Host: host.String, Login: login.String, Program: program.String, Connections: int(n)})
+		err := r.Scan(&host, &login, &program, &n)
+		return facts.NTLMClient{Host: host.String, Login: login.String, Program: program.String, Connections: int(n)}, err
+	}, int64(top))
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing NTLM clients: %w", err)
+	var out []facts.NTLMClient
+	for _, c := range rows {
+		out = addNTLMClient(out, c)
 	}
 	return out, nil
 }
@@ -105,49 +121,25 @@ func (s *Session) Identity(ctx context.Context) (Identity, error) {
 // ListenerPorts returns the distinct TCP ports the engine listens on, sorted
 // (a port appears once per listening address).
 func (s *Session) ListenerPorts(ctx context.Context) ([]int, error) {
-	rows, err := s.DB.QueryContext(ctx, QueryListenerPorts)
-	if err != nil {
-		return nil, fmt.Errorf("reading listener ports: %w", err)
-	}
-	defer rows.Close()
-	seen := map[int]bool{}
-	var out []int
-	for rows.Next() {
+	ports, err := queryRows(ctx, s.DB, "reading listener ports", QueryListenerPorts, func(r *sql.Rows) (int, error) {
 		var port int64
-		if err := rows.Scan(&port); err != nil {
-			return nil, fmt.Errorf("reading listener ports: %w", err)
-		}
-		if !seen[int(port)] {
-			seen[int(port)] = true
-			out = append(out, int(port))
-		}
+		err := r.Scan(&port)
+		return int(port), err
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading listener ports: %w", err)
-	}
-	sort.Ints(out)
-	return out, nil
+	sort.Ints(ports)
+	return slices.Compact(ports), nil
 }
 
 // ServiceAccounts reads sys.dm_server_services.
 func (s *Session) ServiceAccounts(ctx context.Context) ([]facts.ServiceAccount, error) {
-	rows, err := s.DB.QueryContext(ctx, QueryServiceAccounts)
-	if err != nil {
-		return nil, fmt.Errorf("reading service accounts: %w", err)
-	}
-	defer rows.Close()
-	var out []facts.ServiceAccount
-	for rows.Next() {
+	return queryRows(ctx, s.DB, "reading service accounts", QueryServiceAccounts, func(r *sql.Rows) (facts.ServiceAccount, error) {
 		var name, account sql.NullString
-		if err := rows.Scan(&name, &account); err != nil {
-			return nil, fmt.Errorf("reading service accounts: %w", err)
-		}
-		out = append(out, facts.ServiceAccount{ServiceName: name.String, Account: account.String})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading service accounts: %w", err)
-	}
-	return out, nil
+		err := r.Scan(&name, &account)
+		return facts.ServiceAccount{ServiceName: name.String, Account: account.String}, err
+	})
 }
 
 // ClockSkew is the server's clock minus the exporter's, the exporter's time
@@ -171,51 +163,55 @@ func (s *Session) ClockSkew(ctx context.Context) (time.Duration, error) {
 // LinkedServers reads sys.servers and sys.linked_logins. Only Name,
 // Product, Provider, DataSource, SelfMapped and FixedLogin are filled.
 func (s *Session) LinkedServers(ctx context.Context) ([]facts.LinkedServer, error) {
-	rows, err := s.DB.QueryContext(ctx, QueryLinkedServers)
-	if err != nil {
-		return nil, fmt.Errorf("reading linked servers: %w", err)
+	type server struct {
+		id int64
+		facts.LinkedServer
 	}
-	defer rows.Close()
-	var out []facts.LinkedServer
-	byID := map[int64]int{}
-	for rows.Next() {
-		var id int64
+	servers, err := queryRows(ctx, s.DB, "reading linked servers", QueryLinkedServers, func(r *sql.Rows) (server, error) {
+		var sv server
 		var name, product, provider, source sql.NullString
-		if err := rows.Scan(&id, &name, &product, &provider, &source); err != nil {
-			return nil, fmt.Errorf("reading linked servers: %w", err)
-		}
-		byID[id] = len(out)
-		out = append(out, facts.LinkedServer{Name: name.String, Product: product.String, Provider: provider.String, DataSource: source.String})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading linked servers: %w", err)
-	}
-	rows.Close()
-
-	logins, err := s.DB.QueryContext(ctx, QueryLinkedLogins)
+		err := r.Scan(&sv.id, &name, &product, &provider, &source)
+		sv.LinkedServer = facts.LinkedServer{Name: name.String, Product: product.String, Provider: provider.String, DataSource: source.String}
+		return sv, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("reading linked server logins: %w", err)
+		return nil, err
 	}
-	defer logins.Close()
-	for logins.Next() {
-		var id, principal int64
-		var self bool
+	out := make([]facts.LinkedServer, 0, len(servers))
+	byID := map[int64]int{}
+	for _, sv := range servers {
+		byID[sv.id] = len(out)
+		out = append(out, sv.LinkedServer)
+	}
+
+	type login struct {
+		id           int64
+		self, remote bool
+	}
+	logins, err := queryRows(ctx, s.DB, "reading linked server logins", QueryLinkedLogins, func(r *sql.Rows) (login, error) {
+		var l login
+		var principal int64
 		var remote sql.NullString
-		if err := logins.Scan(&id, &self, &principal, &remote); err != nil {
-			return nil, fmt.Errorf("reading linked server logins: %w", err)
-		}
-		i, ok := byID[id]
+		err := r.Scan(&l.id, &l.self, &principal, &remote)
+		l.remote = remote.Valid && remote.String != ""
+		return l, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range logins {
+		i, ok := byID[l.id]
 		if !ok {
 			continue // server_id 0 is the local server's own mappings
 		}
-		if self {
+		if l.self {
 			out[i].SelfMapped = true
-		} else if remote.Valid && remote.String != "" {
+		} else if l.remote {
 			out[i].FixedLogin = true
 		}
 	}
-	if err := logins.Err(); err != nil {
-		return nil, fmt.Errorf("reading linked server logins: %w", err)
+	if len(out) == 0 {
+		return nil, nil
 	}
 	return out, nil
 }
@@ -267,23 +263,15 @@ func (s *Session) Hop(ctx context.Context, name string) (Hop, error) {
 // last start-up) with sys.sp_readerrorlog as an RPC, and keeps the last
 // result per SPN.
 func (s *Session) SPNRegistrations(ctx context.Context) ([]facts.SPNRegistration, error) {
-	rows, err := s.DB.QueryContext(ctx, ProcReadErrorLog, int64(0), int64(1), SearchSPNRegistration)
-	if err != nil {
-		return nil, fmt.Errorf("reading the error log: %w", err)
-	}
-	defer rows.Close()
-	var lines []ErrorLogLine
-	for rows.Next() {
+	lines, err := queryRows(ctx, s.DB, "reading the error log", ProcReadErrorLog, func(r *sql.Rows) (ErrorLogLine, error) {
 		var l ErrorLogLine
 		var process, text sql.NullString
-		if err := rows.Scan(&l.Time, &process, &text); err != nil {
-			return nil, fmt.Errorf("reading the error log: %w", err)
-		}
+		err := r.Scan(&l.Time, &process, &text)
 		l.Text = text.String
-		lines = append(lines, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading the error log: %w", err)
+		return l, err
+	}, int64(0), int64(1), SearchSPNRegistration)
+	if err != nil {
+		return nil, err
 	}
 	return ParseSPNRegistrations(lines), nil
 }

@@ -1,6 +1,7 @@
-package collector
+package cycle
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 )
@@ -25,7 +27,7 @@ type fakeSQL struct {
 	linked map[string][]string
 }
 
-func (f fakeSQL) Update(ctx context.Context, env *Env, snap *facts.Snapshot) error {
+func (f fakeSQL) Update(ctx context.Context, env *collector.Env, snap *facts.Snapshot) error {
 	var errs []error
 	for _, inst := range env.Config.SQLInstances {
 		if f.gate != nil {
@@ -53,17 +55,28 @@ func (fakeSQL) Metrics(*facts.Snapshot, chan<- prometheus.Metric) {}
 type fakeDirectory struct {
 	mu      *sync.Mutex
 	batches *[][]string
+	// targets records the names of the targets each run found in its
+	// snapshot (the cycle's), "<none computed>" when it found none.
+	targets *[][]string
 }
 
-func (f fakeDirectory) Update(_ context.Context, env *Env, snap *facts.Snapshot) error {
+func (f fakeDirectory) Update(_ context.Context, env *collector.Env, snap *facts.Snapshot) error {
 	var names []string
 	for _, inst := range env.Config.SQLInstances {
 		names = append(names, inst.Name)
 	}
+	seen := []string{"<none computed>"}
+	if snap.Targets != nil {
+		seen = []string{}
+		for _, t := range snap.Targets {
+			seen = append(seen, t.Name)
+		}
+	}
 	f.mu.Lock()
 	*f.batches = append(*f.batches, names)
+	*f.targets = append(*f.targets, seen)
 	f.mu.Unlock()
-	for _, t := range Targets(env.Config, snap) {
+	for _, t := range snap.Targets {
 		up := t.SQL && snap.SQL[t.Name] != nil && snap.SQL[t.Name].Up
 		snap.SPNs = append(snap.SPNs, facts.ExpectedSPN{Target: t.Name, SPN: fmt.Sprintf("x/%s up=%v", t.Name, up)})
 		snap.Accounts = append(snap.Accounts, facts.Account{Name: `CORP\acct_` + t.Name})
@@ -84,6 +97,7 @@ func (fakeDirectory) Metrics(*facts.Snapshot, chan<- prometheus.Metric) {}
 type cycleTest struct {
 	runner  *Runner
 	batches [][]string
+	targets [][]string
 	mu      sync.Mutex
 	events  chan string
 }
@@ -92,9 +106,9 @@ func newCycleTest(t *testing.T, cfg *config.Config, sql fakeSQL) *cycleTest {
 	t.Helper()
 	ct := &cycleTest{events: make(chan string, 100)}
 	ct.runner = NewRunner(cfg, slog.New(slog.DiscardHandler))
-	ct.runner.collectors = []namedCollector{
-		{name: "fakesql", phase: PhaseSQL, Collector: sql},
-		{name: "fakedir", phase: PhaseDirectory, Collector: fakeDirectory{&ct.mu, &ct.batches}},
+	ct.runner.collectors = []collector.Named{
+		{Name: "fakesql", Phase: collector.PhaseSQL, Collector: sql},
+		{Name: "fakedir", Phase: collector.PhaseDirectory, Collector: fakeDirectory{&ct.mu, &ct.batches, &ct.targets}},
 	}
 	ct.runner.progress = func(stage, instance string) { ct.events <- stage + " " + instance }
 	return ct
@@ -289,5 +303,84 @@ func TestCycleMergesKeysAndAliases(t *testing.T) {
 	}
 	if !slices.Equal(targets, []string{"sqla", "sqlb"}) {
 		t.Errorf("alias SPNs of %q, want sqla and sqlb once each, in configuration order", targets)
+	}
+}
+
+// TestCycleComputesTargetsOnceIntoTheSnapshot: every directory run reads
+// the targets the cycle computed from the SQL facts in (a front end's run
+// sees its back end's too), and the merged snapshot holds every target
+// once, in configuration order, for the diagnosis.
+func TestCycleComputesTargetsOnceIntoTheSnapshot(t *testing.T) {
+	cfg := cycleConfig("front", "back", "alone")
+	cfg.Services = []config.Service{{Name: "crm", Account: `CORP\crmweb`, SPNs: []string{"HTTP/crm.corp.test"}}}
+	ct := newCycleTest(t, cfg, fakeSQL{linked: map[string][]string{"front": {"back"}}})
+	res := ct.runner.RunOnce(context.Background())
+
+	var names []string
+	for _, tg := range res.Snapshot.Targets {
+		names = append(names, tg.Name)
+	}
+	if want := []string{"front", "back", "alone", "crm"}; !slices.Equal(names, want) {
+		t.Errorf("snapshot targets %v, want %v", names, want)
+	}
+	if len(res.Snapshot.Targets) == 0 {
+		t.FailNow()
+	}
+	if tg := res.Snapshot.Targets[0]; tg.Account != `CORP\svc_front` || tg.AccountSource != "sql" || tg.HostNetBIOS != "front" {
+		t.Errorf("front's target was not computed from its SQL facts: %+v", tg)
+	}
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	sawBackEnd := false
+	for i, seen := range ct.targets {
+		if slices.Contains(seen, "<none computed>") {
+			t.Errorf("directory run for %v found no targets computed by the cycle", ct.batches[i])
+		}
+		if slices.Contains(seen, "front") && slices.Contains(seen, "back") {
+			sawBackEnd = true
+		}
+	}
+	if !sawBackEnd {
+		t.Errorf("front's directory run did not see its back end's target: %v", ct.targets)
+	}
+}
+
+// chattyCollector logs through the logger the cycle gives it.
+type chattyCollector struct{}
+
+func (chattyCollector) Update(_ context.Context, env *collector.Env, _ *facts.Snapshot) error {
+	env.Logger.Info("hello from a collector")
+	return nil
+}
+
+func (chattyCollector) Metrics(*facts.Snapshot, chan<- prometheus.Metric) {}
+
+// lockedBuffer is a bytes.Buffer safe for a logger written from goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestCycleScopesEachCollectorsLogger: what a collector logs carries its
+// name, without the collector saying it.
+func TestCycleScopesEachCollectorsLogger(t *testing.T) {
+	var out lockedBuffer
+	r := NewRunner(cycleConfig("a"), slog.New(slog.NewTextHandler(&out, nil)))
+	r.collectors = []collector.Named{{Name: "chatty", Phase: collector.PhaseDiscover, Collector: chattyCollector{}}}
+	r.RunOnce(context.Background())
+	if !strings.Contains(out.String(), `msg="hello from a collector" collector=chatty`) {
+		t.Errorf("the collector's log line does not name it:\n%s", out.String())
 	}
 }

@@ -1,45 +1,53 @@
-package collector
+package cycle
 
 import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
 )
 
 func sprint(v any) string { return fmt.Sprint(v) }
 
 var (
 	collectorSuccessDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "exporter", "collector_success"),
+		prometheus.BuildFQName(collector.Namespace, "exporter", "collector_success"),
 		"Whether the collector's last run succeeded (1) or failed (0).",
 		[]string{"collector"}, nil)
 	collectorDurationDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "exporter", "collector_duration_seconds"),
+		prometheus.BuildFQName(collector.Namespace, "exporter", "collector_duration_seconds"),
 		"How long the collector's last run took.",
 		[]string{"collector"}, nil)
 	collectorLastSuccessDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "exporter", "collector_last_success_timestamp_seconds"),
+		prometheus.BuildFQName(collector.Namespace, "exporter", "collector_last_success_timestamp_seconds"),
 		"When the collector last succeeded, as a Unix time; 0 if it never has.",
 		[]string{"collector"}, nil)
 	lastCollectionDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "exporter", "last_collection_timestamp_seconds"),
+		prometheus.BuildFQName(collector.Namespace, "exporter", "last_collection_timestamp_seconds"),
 		"When the last completed collection cycle finished, as a Unix time.",
 		nil, nil)
 	sqlInstanceInfoDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "exporter", "sql_instance_info"),
+		prometheus.BuildFQName(collector.Namespace, "exporter", "sql_instance_info"),
 		"A SQL instance the exporter watches; source is static (configured) or discovery (found from its MSSQLSvc SPNs). Always 1.",
 		[]string{"sql_instance", "source"}, nil)
 	findingDesc = prometheus.NewDesc(
-		prometheus.BuildFQName(Namespace, "", "finding"),
+		prometheus.BuildFQName(collector.Namespace, "", "finding"),
 		"A diagnosis finding that is active now (1). check names the rule, target what it is about.",
 		[]string{"check", "severity", "target"}, nil)
 )
+
+// ownDescs are the exporter's own metrics.
+var ownDescs = []*prometheus.Desc{
+	collectorSuccessDesc, collectorDurationDesc, collectorLastSuccessDesc,
+	lastCollectionDesc, sqlInstanceInfoDesc, findingDesc,
+}
 
 // Exporter serves the last completed Result as metrics. Collect does no
 // I/O, so /metrics answers at once whatever AD or SQL Server are doing.
 type Exporter struct {
 	last       func() *Result
-	collectors []namedCollector
+	collectors []collector.Named
 }
 
 // NewExporter serves the runner's last completed cycle.
@@ -50,9 +58,17 @@ func NewResultExporter(r *Runner, res *Result) *Exporter {
 	return &Exporter{last: func() *Result { return res }, collectors: r.collectors}
 }
 
-// Describe is empty: the metric set depends on the configuration, so the
-// exporter is an unchecked collector.
-func (e *Exporter) Describe(chan<- *prometheus.Desc) {}
+// Describe sends every descriptor the exporter may use (its own and every
+// collector's): the series depend on the configuration, the descriptors do
+// not, so a registry checks their names, help and labels.
+func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range ownDescs {
+		ch <- d
+	}
+	for _, d := range collector.Descriptors() {
+		ch <- d
+	}
+}
 
 // Collect emits the exporter's own metrics, every enabled collector's
 // metrics and the active findings.
@@ -61,9 +77,9 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	if res == nil {
 		return
 	}
-	byName := map[string]namedCollector{}
+	byName := map[string]collector.Named{}
 	for _, c := range e.collectors {
-		byName[c.name] = c
+		byName[c.Name] = c
 	}
 	for name, st := range res.Status {
 		ch <- prometheus.MustNewConstMetric(collectorSuccessDesc, prometheus.GaugeValue, boolFloat(st.Success), name)

@@ -1,4 +1,4 @@
-package collector
+package cycle
 
 import (
 	"cmp"
@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
@@ -37,7 +38,7 @@ type cycle struct {
 	logger  *slog.Logger
 	probe   bool
 	timeout time.Duration
-	sql     *SQLConnections
+	sql     *collector.SQLConnections
 	// progress, when set (tests), hears "sql" when an instance's SQL facts
 	// are in and "directory" when its directory facts are.
 	progress func(stage, instance string)
@@ -47,27 +48,29 @@ type cycle struct {
 	runs map[string][]Status // per collector, one per run
 }
 
-func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []namedCollector, logger *slog.Logger, probe bool) *Result {
+func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []collector.Named, logger *slog.Logger, probe bool) *Result {
 	c := &cycle{
 		ctx: ctx, cfg: cfg, logger: logger, probe: probe,
 		timeout:  cfg.Global.CollectorTimeout.Duration(),
-		sql:      NewSQLConnections(cfg, logger),
+		sql:      collector.NewSQLConnections(cfg, logger),
 		progress: r.progress,
 		snap:     facts.New(time.Now()),
 		runs:     map[string][]Status{},
 	}
 	defer c.sql.Close()
-	byPhase := map[Phase][]namedCollector{}
+	byPhase := map[collector.Phase][]collector.Named{}
 	for _, col := range collectors {
-		byPhase[col.phase] = append(byPhase[col.phase], col)
+		byPhase[col.Phase] = append(byPhase[col.Phase], col)
 	}
 
 	var wg sync.WaitGroup
-	wg.Go(func() { c.merge(c.run(byPhase[PhaseDiscover], cfg, facts.New(c.snap.Started), probe, nil), nil) })
+	wg.Go(func() {
+		c.merge(c.run(byPhase[collector.PhaseDiscover], cfg, facts.New(c.snap.Started), probe, nil), nil)
+	})
 	wg.Go(func() {
 		// The services' SPNs and the duplicate scan: no instances.
 		fleet := withInstances(cfg, nil)
-		c.merge(c.run(byPhase[PhaseDirectory], fleet, facts.New(c.snap.Started), probe, nil), nil)
+		c.merge(c.run(byPhase[collector.PhaseDirectory], fleet, withTargets(fleet, facts.New(c.snap.Started)), probe, nil), nil)
 	})
 
 	sqlDone := make(chan string, len(cfg.SQLInstances))
@@ -81,12 +84,12 @@ func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []n
 			case <-ctx.Done(): // run anyway: the collectors fail at once and say why
 			}
 			one := withInstances(cfg, []config.SQLInstance{inst})
-			c.merge(c.run(byPhase[PhaseSQL], one, facts.New(c.snap.Started), probe, []string{inst.Name}), nil)
+			c.merge(c.run(byPhase[collector.PhaseSQL], one, facts.New(c.snap.Started), probe, []string{inst.Name}), nil)
 			c.report("sql", inst.Name)
 			sqlDone <- inst.Name
 		})
 	}
-	c.directoryBatches(byPhase[PhaseDirectory], sqlDone)
+	c.directoryBatches(byPhase[collector.PhaseDirectory], sqlDone)
 	wg.Wait()
 
 	c.snap.Finished = time.Now()
@@ -98,7 +101,7 @@ func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []n
 		// SPNs, so that it judges them as the background cycle would. It
 		// takes only those: the rest of the scan is the fleet's, reported
 		// once on /metrics, not on every probe.
-		if scan := spnScanner(collectors); scan != nil {
+		if scan := collector.SPNScannerOf(collectors); scan != nil {
 			c.snap.Duplicates = scan.Known(c.snap.SPNs)
 		}
 	}
@@ -110,7 +113,7 @@ func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []n
 // directoryBatches runs the directory collectors for every instance once
 // its SQL facts (and those of the instances its self-mapped linked servers
 // point at) are in, batching the instances that are ready together.
-func (c *cycle) directoryBatches(collectors []namedCollector, sqlDone <-chan string) {
+func (c *cycle) directoryBatches(collectors []collector.Named, sqlDone <-chan string) {
 	n := len(c.cfg.SQLInstances)
 	in := map[string]bool{}
 	handled := map[string]bool{}
@@ -165,10 +168,9 @@ func (c *cycle) directoryBatches(collectors []namedCollector, sqlDone <-chan str
 // directoryBatch runs the directory collectors for the ready instances,
 // with the SQL facts of those and of their linked servers' back ends, and
 // keeps the facts about the ready ones (the back ends have their own run).
-func (c *cycle) directoryBatch(collectors []namedCollector, batch []config.SQLInstance, ready []string) {
-	if len(collectors) == 0 {
-		return
-	}
+func (c *cycle) directoryBatch(collectors []collector.Named, batch []config.SQLInstance, ready []string) {
+	// Run even without directory collectors: the run computes the ready
+	// instances' targets, which the diagnosis reads.
 	snap := facts.New(c.snap.Started)
 	c.mu.Lock()
 	for _, inst := range batch {
@@ -186,7 +188,7 @@ func (c *cycle) directoryBatch(collectors []namedCollector, batch []config.SQLIn
 	cfg := withInstances(c.cfg, batch)
 	cfg.Services, cfg.DelegatedPrincipals = nil, config.DelegatedPrincipals{}
 	// Probe mode: the forest-wide duplicate scan is the fleet run's job.
-	part := c.run(collectors, cfg, snap, true, ready)
+	part := c.run(collectors, cfg, withTargets(cfg, snap), true, ready)
 	owned := map[string]bool{}
 	for _, name := range ready {
 		owned[name] = true
@@ -222,28 +224,30 @@ func allIn(names []string, in map[string]bool) bool {
 // run runs the collectors concurrently on snap, each bounded by the
 // collector timeout, and records how each fared. instances names the SQL
 // instances the run is for, for the logs.
-func (c *cycle) run(collectors []namedCollector, cfg *config.Config, snap *facts.Snapshot, probe bool, instances []string) *facts.Snapshot {
-	env := &Env{Config: cfg, Logger: c.logger, SQL: c.sql, Probe: probe, AllInstances: c.cfg.SQLInstances}
+func (c *cycle) run(collectors []collector.Named, cfg *config.Config, snap *facts.Snapshot, probe bool, instances []string) *facts.Snapshot {
 	var wg sync.WaitGroup
 	for _, col := range collectors {
 		wg.Go(func() {
+			// Each collector logs with its own name, whatever it logs.
+			logger := c.logger.With("collector", col.Name)
+			env := &collector.Env{Config: cfg, Logger: logger, SQL: c.sql, Probe: probe, AllInstances: c.cfg.SQLInstances}
 			cctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 			defer cancel()
 			start := time.Now()
 			err := runSafely(cctx, col, env, snap)
 			st := Status{Success: err == nil, Duration: time.Since(start)}
-			logAttrs := []any{"collector", col.name, "duration", st.Duration}
+			logAttrs := []any{"duration", st.Duration}
 			if len(instances) > 0 {
 				logAttrs = append(logAttrs, "sql_instances", strings.Join(instances, ","))
 			}
 			if err != nil {
 				st.Error = err.Error()
-				c.logger.Warn("collector failed", append(logAttrs, "err", err)...)
+				logger.Warn("collector failed", append(logAttrs, "err", err)...)
 			} else {
-				c.logger.Debug("collector succeeded", logAttrs...)
+				logger.Debug("collector succeeded", logAttrs...)
 			}
 			c.mu.Lock()
-			c.runs[col.name] = append(c.runs[col.name], st)
+			c.runs[col.Name] = append(c.runs[col.Name], st)
 			c.mu.Unlock()
 		})
 	}
@@ -273,6 +277,11 @@ func (c *cycle) merge(part *facts.Snapshot, owned map[string]bool) {
 		s.Users = append(s.Users, part.Users...)
 		if part.Duplicates != nil {
 			s.Duplicates = part.Duplicates
+		}
+	}
+	for _, t := range part.Targets {
+		if keep(t.Name) {
+			s.Targets = append(s.Targets, t)
 		}
 	}
 	for _, e := range part.SPNs {
@@ -324,6 +333,7 @@ func (c *cycle) order() {
 			rank[svc.Name] = len(c.cfg.SQLInstances) + i
 		}
 	}
+	slices.SortStableFunc(s.Targets, func(a, b facts.Target) int { return cmp.Compare(rank[a.Name], rank[b.Name]) })
 	slices.SortStableFunc(s.SPNs, func(a, b facts.ExpectedSPN) int { return cmp.Compare(rank[a.Target], rank[b.Target]) })
 	slices.SortStableFunc(s.Tickets, func(a, b facts.TicketProbe) int { return cmp.Compare(rank[a.Target], rank[b.Target]) })
 	slices.SortStableFunc(s.DelegationPaths, func(a, b facts.DelegationPath) int { return cmp.Compare(a.FromInstance, b.FromInstance) })
@@ -342,13 +352,13 @@ func (c *cycle) order() {
 
 // statuses folds each collector's runs into one status: failed if any run
 // failed (with every distinct error), as long as its longest run.
-func (c *cycle) statuses(collectors []namedCollector) map[string]Status {
+func (c *cycle) statuses(collectors []collector.Named) map[string]Status {
 	out := map[string]Status{}
 	for _, col := range collectors {
 		st := Status{Success: true}
 		var errs []error
 		seen := map[string]bool{}
-		for _, run := range c.runs[col.name] {
+		for _, run := range c.runs[col.Name] {
 			st.Duration = max(st.Duration, run.Duration)
 			if !run.Success {
 				st.Success = false
@@ -361,7 +371,7 @@ func (c *cycle) statuses(collectors []namedCollector) map[string]Status {
 		if err := errors.Join(errs...); err != nil {
 			st.Error = err.Error()
 		}
-		out[col.name] = st
+		out[col.Name] = st
 	}
 	return out
 }
@@ -370,6 +380,18 @@ func (c *cycle) report(stage, instance string) {
 	if c.progress != nil {
 		c.progress(stage, instance)
 	}
+}
+
+// withTargets computes, once for a directory run, what that run's SQL
+// facts and configuration expect (collector.Targets): the directory
+// collectors and, after the merge, the diagnosis read them from the
+// snapshot.
+func withTargets(cfg *config.Config, snap *facts.Snapshot) *facts.Snapshot {
+	snap.Targets = collector.Targets(cfg, snap)
+	if snap.Targets == nil {
+		snap.Targets = []facts.Target{} // computed: nothing is expected
+	}
+	return snap
 }
 
 // withInstances is a copy of cfg watching only the given instances.

@@ -1,4 +1,4 @@
-package collector
+package cycle
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
@@ -39,7 +40,7 @@ type Runner struct {
 	last        *Result
 	lastSuccess map[string]time.Time
 	trigger     chan struct{}
-	collectors  []namedCollector
+	collectors  []collector.Named
 	// progress, when set (tests), hears each instance's stages in a cycle.
 	progress func(stage, instance string)
 	// discovery's last answer (see discovery.go); browse asks SQL Browsers.
@@ -80,7 +81,7 @@ func NewRunner(cfg *config.Config, logger *slog.Logger) *Runner {
 		cfg:         cfg,
 		lastSuccess: map[string]time.Time{},
 		trigger:     make(chan struct{}, 1),
-		collectors:  enabledCollectors(),
+		collectors:  collector.Enabled(),
 		browse:      browseSQL,
 		background:  BackgroundAll,
 	}
@@ -115,7 +116,7 @@ func (r *Runner) Last() *Result {
 
 // Loop runs a cycle now and then every collection interval until ctx ends.
 func (r *Runner) Loop(ctx context.Context) {
-	startSPNScans(ctx, r.collectors, r.Config, r.logger) // on their own schedule (spnscan.go)
+	collector.StartSPNScans(ctx, r.collectors, r.Config, r.logger) // on their own schedule (spnscan.go)
 	for {
 		r.RunOnce(ctx)
 		timer := time.NewTimer(r.Config().Global.CollectionInterval.Duration())
@@ -164,10 +165,10 @@ func (r *Runner) RunOnce(ctx context.Context) *Result {
 
 // runSafely turns a collector's panic into its own failure, so that one
 // bad collector never takes the exporter down.
-func runSafely(ctx context.Context, c namedCollector, env *Env, snap *facts.Snapshot) (err error) {
+func runSafely(ctx context.Context, c collector.Named, env *collector.Env, snap *facts.Snapshot) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = &panicError{collector: c.name, value: p}
+			err = &panicError{collector: c.Name, value: p}
 		}
 	}()
 	return c.Update(ctx, env, snap)

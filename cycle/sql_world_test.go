@@ -1,4 +1,4 @@
-package collector
+package cycle
 
 import (
 	"bytes"
@@ -19,8 +19,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 	"github.com/kerberos-exporter/kerberos_exporter/testenv/tdsserver"
@@ -289,13 +291,7 @@ func integrationConfig(t *testing.T, w *world.World, g *tdsserver.Group) *config
 func sqlOnlyRunner(t *testing.T, cfg *config.Config) *Runner {
 	t.Helper()
 	mine := []string{"sql", "linkedserver", "errorlog"}
-	for _, name := range Names() {
-		was := *registrations[name].enabled
-		t.Cleanup(func() { SetEnabled(name, was) })
-		if err := SetEnabled(name, slices.Contains(mine, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	onlyCollectors(t, mine...)
 	return NewRunner(cfg, slog.New(slog.NewTextHandler(t.Output(), nil)))
 }
 
@@ -376,5 +372,29 @@ func (m gathered) absent(t *testing.T, name string, labels ...string) {
 	t.Helper()
 	if got := m.find(name, labels...); len(got) > 0 {
 		t.Errorf("%s%v = %v, want no sample", name, labels, got)
+	}
+}
+
+// onlyCollectors enables the named collectors and no other; the previous
+// selection is restored when the test ends.
+func onlyCollectors(t testing.TB, names ...string) {
+	t.Helper()
+	for _, name := range collector.Names() {
+		was := collector.IsEnabled(name)
+		t.Cleanup(func() { collector.SetEnabled(name, was) })
+		if err := collector.SetEnabled(name, slices.Contains(names, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func requireLintClean(t *testing.T, c prometheus.Collector) {
+	t.Helper()
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 }

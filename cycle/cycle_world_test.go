@@ -1,4 +1,4 @@
-package collector
+package cycle
 
 import (
 	"context"
@@ -31,13 +31,7 @@ func TestWorldStalledInstanceDelaysOnlyItself(t *testing.T) {
 	cfg.Global.CollectorTimeout = config.Duration(5 * time.Minute)
 
 	mine := []string{"sql", "linkedserver", "errorlog", "spn"}
-	for _, name := range Names() {
-		was := *registrations[name].enabled
-		t.Cleanup(func() { SetEnabled(name, was) })
-		if err := SetEnabled(name, slices.Contains(mine, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	onlyCollectors(t, mine...)
 	r := NewRunner(cfg, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	events := make(chan string, 100)
 	r.progress = func(stage, instance string) { events <- stage + " " + instance }

@@ -1,4 +1,4 @@
-package collector
+package cycle
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
 )
 
 // MetricsHandler serves /metrics from an exposition encoded once per
@@ -35,7 +37,7 @@ import (
 // (Prometheus' too) reads as one stream.
 type MetricsHandler struct {
 	last       func() *Result
-	collectors []namedCollector
+	collectors []collector.Named
 	live       prometheus.Gatherer
 	runtime    prometheus.Gatherer
 	// full serves requests the cache does not cover (name[] filters) from
@@ -96,7 +98,7 @@ func NewMetricsHandler(r *Runner, live, runtime prometheus.Gatherer, logger *slo
 	return newMetricsHandler(r.Last, r.collectors, live, runtime, logger)
 }
 
-func newMetricsHandler(last func() *Result, collectors []namedCollector, live, runtime prometheus.Gatherer, logger *slog.Logger) *MetricsHandler {
+func newMetricsHandler(last func() *Result, collectors []collector.Named, live, runtime prometheus.Gatherer, logger *slog.Logger) *MetricsHandler {
 	h := &MetricsHandler{last: last, collectors: collectors, live: live, runtime: runtime, logger: logger,
 		runtimeMaxAge: runtimeMaxAge, now: time.Now, runtimeByRep: map[exposition]*runtimeEncoding{}}
 	h.full = h.fullHandler()

@@ -1,4 +1,4 @@
-package collector
+package cycle
 
 import (
 	"bytes"
@@ -19,13 +19,14 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 )
 
 // countingCollector counts how often its metrics are built.
 type countingCollector struct{ builds *atomic.Int32 }
 
-func (countingCollector) Update(context.Context, *Env, *facts.Snapshot) error { return nil }
+func (countingCollector) Update(context.Context, *collector.Env, *facts.Snapshot) error { return nil }
 func (c countingCollector) Metrics(_ *facts.Snapshot, ch chan<- prometheus.Metric) {
 	c.builds.Add(1)
 	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("kerberos_test_builds", "Test.", nil, nil), prometheus.GaugeValue, 1)
@@ -36,7 +37,7 @@ func (c countingCollector) Metrics(_ *facts.Snapshot, ch chan<- prometheus.Metri
 func testMetricsHandler(t *testing.T, cur *atomic.Pointer[Result]) (*MetricsHandler, *atomic.Int32, prometheus.Gatherer) {
 	t.Helper()
 	builds := &atomic.Int32{}
-	collectors := append(enabledCollectors(), namedCollector{name: "counting", Collector: countingCollector{builds}})
+	collectors := append(collector.Enabled(), collector.Named{Name: "counting", Collector: countingCollector{builds}})
 	live := prometheus.NewRegistry()
 	var gathers atomic.Int32
 	live.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "test_live_gathers", Help: "Test."}, func() float64 {

@@ -1,4 +1,4 @@
-package collector
+package cycle
 
 import (
 	"context"
@@ -182,4 +182,15 @@ func TestWorldDiscoveryNamedInstanceThroughTheBrowser(t *testing.T) {
 	if h := g.Server("sqln").LoginHistory(); len(h) == 0 || h[len(h)-1].Login != "krbmon_sql" {
 		t.Errorf("the named instance's logins %+v, want krbmon_sql's", h)
 	}
+}
+
+type worldInstance struct{ name, account string }
+
+func worldConfig(t *testing.T, w *world.World, instances []worldInstance, extra string) *config.Config {
+	t.Helper()
+	var in []world.Instance
+	for _, i := range instances {
+		in = append(in, world.Instance{Name: i.name, Account: i.account})
+	}
+	return w.Config(t, in, extra)
 }

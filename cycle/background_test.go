@@ -1,4 +1,4 @@
-package collector
+package cycle
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 )
@@ -68,7 +69,7 @@ func TestBackgroundFleetLeavesInstancesToProbes(t *testing.T) {
 // account only, as the per-SPN lookup says.
 type spnHolderFake struct{}
 
-func (spnHolderFake) Update(_ context.Context, env *Env, snap *facts.Snapshot) error {
+func (spnHolderFake) Update(_ context.Context, env *collector.Env, snap *facts.Snapshot) error {
 	for _, inst := range env.Config.SQLInstances {
 		acct := `CORP\svc_` + inst.Name
 		snap.SPNs = append(snap.SPNs, facts.ExpectedSPN{Target: inst.Name, SPN: "MSSQLSvc/" + inst.Host + ":1433", ExpectedAccount: acct, Holders: []string{acct}})
@@ -85,15 +86,14 @@ func (spnHolderFake) Metrics(*facts.Snapshot, chan<- prometheus.Metric) {}
 func TestProbeJudgesItsSPNsWithTheLastScan(t *testing.T) {
 	cfg := &config.Config{Global: config.Global{CollectorTimeout: config.Duration(time.Hour), MaxConcurrentInstances: 4}}
 	cfg.SQLInstances = []config.SQLInstance{{Name: "a", Host: "a.corp.test"}}
-	scan := NewSPNScanner()
-	scan.last = &facts.DuplicateSPNs{Scanned: true, Total: 2, Top: []facts.DuplicateSPN{
+	last := &facts.DuplicateSPNs{Scanned: true, Total: 2, Top: []facts.DuplicateSPN{
 		{SPN: "MSSQLSvc/a.corp.test:1433", Accounts: []string{`CORP\other`, `CORP\svc_a`}},
 		{SPN: "HTTP/elsewhere.corp.test", Accounts: []string{`CORP\x`, `CORP\y`}},
 	}}
 	r := NewRunner(cfg, slog.New(slog.DiscardHandler))
-	r.collectors = []namedCollector{
-		{name: "fakedir", phase: PhaseDirectory, Collector: spnHolderFake{}},
-		{name: "spn", phase: PhaseDirectory, Collector: spnCollector{scan: scan}}, // no domains: does nothing itself
+	r.collectors = []collector.Named{
+		{Name: "fakedir", Phase: collector.PhaseDirectory, Collector: spnHolderFake{}},
+		{Name: "spn", Phase: collector.PhaseDirectory, Collector: collector.NewSPNCollectorAfterScan(last)}, // no domains: does nothing itself
 	}
 	res, err := r.Probe(context.Background(), "a", slog.New(slog.DiscardHandler))
 	if err != nil {
