@@ -87,7 +87,7 @@ func TestProbeJudgesItsSPNsWithTheLastScan(t *testing.T) {
 	cfg := &config.Config{Global: config.Global{CollectorTimeout: config.Duration(time.Hour), MaxConcurrentInstances: 4}}
 	cfg.SQLInstances = []config.SQLInstance{{Name: "a", Host: "a.corp.test"}}
 	last := &facts.DuplicateSPNs{Scanned: true, Total: 2, Top: []facts.DuplicateSPN{
-		{SPN: "MSSQLSvc/a.corp.test:1433", Accounts: []string{`CORP\other`, `CORP\svc_a`}},
+		{SPN: "MSSQLSvc/a.corp.test:1433", Accounts: []string{`CORP\intruder`, `CORP\svc_a`}},
 		{SPN: "HTTP/elsewhere.corp.test", Accounts: []string{`CORP\x`, `CORP\y`}},
 	}}
 	r := NewRunner(cfg, slog.New(slog.DiscardHandler))
