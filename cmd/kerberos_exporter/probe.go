@@ -61,7 +61,7 @@ type prober struct {
 
 	mu       sync.Mutex
 	queued   int
-	inflight map[string]*probeRun
+	inflight map[probeKey]*probeRun
 	runs     int // probe runs started, for tests
 }
 
@@ -79,7 +79,7 @@ type probeRun struct {
 func newProber(runner *cycle.Runner, logger *slog.Logger, opts probeOptions) *prober {
 	opts.MaxConcurrent = max(opts.MaxConcurrent, 1)
 	opts.MaxQueued = max(opts.MaxQueued, 0)
-	return &prober{runner: runner, logger: logger, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), inflight: map[string]*probeRun{}}
+	return &prober{runner: runner, logger: logger, opts: opts, slots: make(chan struct{}, opts.MaxConcurrent), inflight: map[probeKey]*probeRun{}}
 }
 
 // timeout is the whole probe's deadline: Prometheus' scrape timeout minus
@@ -124,7 +124,7 @@ func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	wait, cancelWait := context.WithTimeout(r.Context(), timeout+p.opts.TimeoutOffset)
 	defer cancelWait()
 
-	run := p.join(ctx, target)
+	run := p.join(ctx, probeKey{target, timeout})
 	select {
 	case <-run.done:
 	case <-wait.Done():
@@ -179,17 +179,27 @@ func (p *prober) known(target string) bool {
 	return false
 }
 
-// join returns the run in flight for target, or starts one. A started run
+// probeKey is what concurrent probes must agree on to share a run: the
+// target and the probe's timeout. A probe with a shorter timeout than the
+// run in flight would otherwise wait past its own deadline (503, a failed
+// scrape) and one with a longer timeout would get a result cut short.
+type probeKey struct {
+	target  string
+	timeout time.Duration
+}
+
+// join returns the run in flight for key, or starts one. A started run
 // waits for a slot (503 when too many already wait) and keeps its first
 // request's deadline even if that request goes away, since others share it.
-func (p *prober) join(ctx context.Context, target string) *probeRun {
+func (p *prober) join(ctx context.Context, key probeKey) *probeRun {
+	target := key.target
 	p.mu.Lock()
-	if run, ok := p.inflight[target]; ok {
+	if run, ok := p.inflight[key]; ok {
 		p.mu.Unlock()
 		return run
 	}
 	run := &probeRun{done: make(chan struct{})}
-	p.inflight[target] = run
+	p.inflight[key] = run
 	p.mu.Unlock()
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -200,7 +210,7 @@ func (p *prober) join(ctx context.Context, target string) *probeRun {
 		defer cancel()
 		defer func() {
 			p.mu.Lock()
-			delete(p.inflight, target)
+			delete(p.inflight, key)
 			p.mu.Unlock()
 			close(run.done)
 		}()

@@ -122,7 +122,7 @@ func TestProbeConcurrencyLimitAndCoalescing(t *testing.T) {
 	// Wait (polling, bounded) until the first probe holds the only slot.
 	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		p.mu.Lock()
-		running := p.runs == 1 && p.inflight["stall"] != nil
+		running := p.runs == 1 && p.inflight[probeKey{"stall", 3500 * time.Millisecond}] != nil
 		p.mu.Unlock()
 		if running {
 			break
@@ -144,6 +144,40 @@ func TestProbeConcurrencyLimitAndCoalescing(t *testing.T) {
 	defer p.mu.Unlock()
 	if p.runs != 1 {
 		t.Errorf("two concurrent probes of stall made %d runs, want 1 shared", p.runs)
+	}
+}
+
+// Probes of one target with different scrape timeouts do not share a run:
+// the shorter one would wait out the longer deadline and fail as a scrape
+// (503) instead of answering probe_success 0 in time.
+func TestProbeCoalescesOnlyEqualTimeouts(t *testing.T) {
+	p, srv := stallProber(t, probeOptions{MaxConcurrent: 2, MaxQueued: 2, TimeoutOffset: 500 * time.Millisecond, DefaultTimeout: time.Minute}, io.Discard)
+	var wg sync.WaitGroup
+	var longCode int
+	wg.Go(func() { longCode, _ = probeGet(t, srv.URL+"?target=stall", "8") })
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		p.mu.Lock()
+		running := p.runs == 1
+		p.mu.Unlock()
+		if running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first probe never started")
+		}
+	}
+	code, body := probeGet(t, srv.URL+"?target=stall", "2")
+	if code != http.StatusOK || !strings.Contains(body, "probe_success 0") {
+		t.Errorf("a 2 s probe while an 8 s probe of the same target runs: status %d, want 200 with probe_success 0:\n%s", code, body)
+	}
+	wg.Wait()
+	if longCode != http.StatusOK {
+		t.Errorf("the 8 s probe: status %d, want 200", longCode)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.runs != 2 {
+		t.Errorf("probes with different timeouts made %d runs, want 2", p.runs)
 	}
 }
 
