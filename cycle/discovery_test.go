@@ -99,3 +99,29 @@ func TestWithDiscoveredKeepsTheConfigurationFirst(t *testing.T) {
 		t.Error("withDiscovered changed the configuration it was given")
 	}
 }
+
+// A reload that changes the discovery settings drops the instances found
+// under the old ones at once (their template's credentials, the old
+// patterns), even while the directory cannot be searched; a reload that
+// leaves discovery alone keeps them until the next search.
+func TestReloadDropsInstancesOfOldDiscoverySettings(t *testing.T) {
+	cfg := discoveryConfig(t, "")
+	r := NewRunner(cfg, slog.New(slog.DiscardHandler))
+	found := cfg.InstanceFromTemplate("sql02.corp.test", "sql02.corp.test", 1433, "", "corp.test")
+	r.discovered = []config.SQLInstance{found}
+
+	same := *cfg
+	r.SetConfig(&same)
+	if !slices.ContainsFunc(r.Config().SQLInstances, func(s config.SQLInstance) bool { return s.Name == found.Name }) {
+		t.Error("a reload with the same discovery settings dropped the discovered instance")
+	}
+
+	changed := *cfg
+	d := *cfg.Discovery
+	d.Exclude = []string{"sql02*"}
+	changed.Discovery = &d
+	r.SetConfig(&changed)
+	if slices.ContainsFunc(r.Config().SQLInstances, func(s config.SQLInstance) bool { return s.Name == found.Name }) {
+		t.Error("after a reload that excludes it, the instance found under the old settings is still watched")
+	}
+}

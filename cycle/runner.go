@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -91,6 +92,12 @@ func NewRunner(cfg *config.Config, logger *slog.Logger) *Runner {
 // starts a cycle with it at once.
 func (r *Runner) SetConfig(cfg *config.Config) {
 	r.mu.Lock()
+	if !sameDiscovery(r.cfg, cfg) {
+		// Instances found under the old settings carry the old template's
+		// credentials and passed the old patterns: they go now, not when a
+		// search with the new settings first succeeds.
+		r.discovered = nil
+	}
 	r.cfg = cfg
 	r.discoveredAt = time.Time{} // the next cycle discovers with the new settings
 	r.mu.Unlock()
@@ -98,6 +105,12 @@ func (r *Runner) SetConfig(cfg *config.Config) {
 	case r.trigger <- struct{}{}:
 	default:
 	}
+}
+
+// sameDiscovery says whether two configurations discover the same instances
+// with the same connection settings.
+func sameDiscovery(a, b *config.Config) bool {
+	return reflect.DeepEqual(a.Discovery, b.Discovery) && reflect.DeepEqual(a.Domains, b.Domains)
 }
 
 // Config is the configuration in force, with the instances discovery found.
