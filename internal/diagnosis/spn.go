@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
@@ -332,9 +333,10 @@ var psPlain = regexp.MustCompile(`^[A-Za-z0-9._:/\\-]+$`)
 // written. setspn is a native program: PowerShell's quoting protects the
 // script, not setspn's own parsing, so an SPN or account name from the
 // directory that starts with - or / would be read as another switch (-D for
-// -S), and Windows PowerShell 5.1 passes an embedded double quote unescaped,
-// splitting the value into several arguments. No real SPN or account name
-// needs either; such a value is left for a person to look at.
+// -S), and Windows PowerShell 5.1 passes an embedded double quote (or a
+// trailing backslash in a value with a space) unescaped, splitting the value
+// into several arguments. No real SPN needs any of these, and a service
+// account rarely does; such a value is left for a person to look at.
 func setspn(op, spn, account string) string {
 	for _, v := range []string{spn, account} {
 		if reason := nativeArgProblem(v); reason != "" {
@@ -356,6 +358,12 @@ func nativeArgProblem(v string) string {
 	}
 	if strings.ContainsAny(v, "\"\u201C\u201D\u201E") {
 		return "a value with a double quote"
+	}
+	// Windows PowerShell 5.1 wraps a value with a space in "..." without
+	// escaping a backslash before the closing quote, which then escapes the
+	// quote: the value runs into the next argument and can carry a switch.
+	if strings.ContainsFunc(v, unicode.IsSpace) || strings.HasSuffix(v, `\`) {
+		return "a value with a space or a trailing backslash"
 	}
 	return ""
 }

@@ -277,6 +277,9 @@ func TestSetspnRefusesSwitchLikeValues(t *testing.T) {
 		{`MSSQLSvc/a" -D "b`, `CORP\sqlsvc_a`, "double quote"},
 		{"MSSQLSvc/a\u201c -D \u201db", `CORP\sqlsvc_a`, "double quote"},
 		{"MSSQLSvc/sqla.corp.test", "", "empty value"},
+		{`HTTP/a b\`, `CORP\x -D y`, "space or a trailing backslash"},
+		{"MSSQLSvc/sqla.corp.test:1433", `CORP\svc `, "space or a trailing backslash"},
+		{"MSSQLSvc/sqla.corp.test:1433", `CORP\svc\`, "space or a trailing backslash"},
 	} {
 		line := setspn("-S", tc.spn, tc.account)
 		if tc.want == "" {
