@@ -77,6 +77,7 @@ func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 		"discovery-template-host.yml":      {"discovery-template-host.yml:6:", "discovery.template.host", "not a known field"},
 		"discovery-template-auth.yml":      {"discovery-template-auth.yml:6:", "discovery.template.auth.username", "required for sql logins"},
 		"discovery-base-dn.yml":            {"discovery-base-dn.yml:5:", "discovery.base_dns[0]", "under a configured domain"},
+		"discovery-template-bounds.yml":    {"discovery-template-bounds.yml:7: discovery.template.ntlm_clients_top: must be between 0 and 1000, got -5", "discovery-template-bounds.yml:8: discovery.template.timeout: must be at least 100ms, got 1ns"},
 		"discovery-pattern.yml":            {"discovery-pattern.yml:5:", "discovery.include[0]", "shell pattern"},
 		"bad-max-concurrent-instances.yml": {"bad-max-concurrent-instances.yml:2:", "global.max_concurrent_instances", "between 1 and 1024"},
 	}

@@ -476,17 +476,6 @@ func (c *Config) validate(v *validator) {
 			v.errorf(p+".max_duplicate_spns", "must not be negative, got %d", n)
 		}
 	}
-	for i := range c.SQLInstances {
-		p := fmt.Sprintf("sql_instances[%d]", i)
-		s := &c.SQLInstances[i]
-		v.atLeast(p+".timeout", s.Timeout, MinNetworkTimeout)
-		if s.LinkedServers.Timeout != s.Timeout { // else it is the default, reported once above
-			v.atLeast(p+".linked_servers.timeout", s.LinkedServers.Timeout, MinNetworkTimeout)
-		}
-		if s.NTLMClientsTop < 0 || s.NTLMClientsTop > MaxNTLMClientsTop {
-			v.errorf(p+".ntlm_clients_top", "must be between 0 and %d, got %d", MaxNTLMClientsTop, s.NTLMClientsTop)
-		}
-	}
 	if c.Global.CollectorTimeout > c.Global.CollectionInterval {
 		v.errorf("global.collector_timeout", "must not exceed global.collection_interval (%s), got %s", c.Global.CollectionInterval, c.Global.CollectorTimeout)
 	}
@@ -630,6 +619,15 @@ func (s *SQLInstance) validate(v *validator, p string, seen map[string]bool, c *
 	}
 	if s.Port < 0 || s.Port > 65535 {
 		v.errorf(p+".port", "must be between 1 and 65535, got %d", s.Port)
+	}
+	// Bounds live here so that discovery's template, validated through
+	// this method too, gets them: every discovered instance inherits it.
+	v.atLeast(p+".timeout", s.Timeout, MinNetworkTimeout)
+	if s.LinkedServers.Timeout != s.Timeout { // else it is the default, reported once above
+		v.atLeast(p+".linked_servers.timeout", s.LinkedServers.Timeout, MinNetworkTimeout)
+	}
+	if s.NTLMClientsTop < 0 || s.NTLMClientsTop > MaxNTLMClientsTop {
+		v.errorf(p+".ntlm_clients_top", "must be between 0 and %d, got %d", MaxNTLMClientsTop, s.NTLMClientsTop)
 	}
 	if s.AGListenerPort < 0 || s.AGListenerPort > 65535 {
 		v.errorf(p+".ag_listener_port", "must be between 1 and 65535, got %d", s.AGListenerPort)
