@@ -314,8 +314,9 @@ func (v *validator) checkReadable(path, file string) {
 // checkPrivate is checkReadable for a file that holds a secret (password
 // file, keytab, credential cache). As ssh does with private keys, one that
 // every user of the machine may read is refused, with the chmod that fixes
-// it; one its group may read is allowed (root:kerberos_exporter 0640 is a
-// common setup) with a warning.
+// it; one its group may read is allowed silently when that group is the
+// process's (root:kerberos_exporter 0640, as the README and the systemd
+// unit recommend), with a warning when it is another group.
 func (v *validator) checkPrivate(path, file string) {
 	v.checkReadable(path, file)
 	if !v.checkFiles || file == "" || runtime.GOOS == "windows" {
@@ -327,9 +328,11 @@ func (v *validator) checkPrivate(path, file string) {
 	}
 	switch mode := st.Mode().Perm(); {
 	case mode&0o007 != 0:
-		v.errorf(path, "%s holds a secret but every user may access it (mode %04o): run chmod o-rwx %s", file, mode, file)
-	case mode&0o070 != 0:
-		v.warnf(path, "%s holds a secret and its group may read it (mode %04o); run chmod g-rwx %s unless the group is meant to", file, mode, file)
+		v.errorf(path, "%s holds a secret but every user may access it (mode %04o): run chmod o-rwx %s "+
+			"(a read-only secret mount sets it: Kubernetes defaultMode: 0440 or 0400, compose mode: 0440)", file, mode, file)
+	case mode&0o070 != 0 && !inOwnGroup(st):
+		v.warnf(path, "%s holds a secret and its group, which the exporter is not in, may read it (mode %04o); "+
+			"run chgrp to the exporter's group (root:kerberos_exporter 0640) or chmod g-rwx %s", file, mode, file)
 	}
 }
 
