@@ -153,25 +153,44 @@ func invalidUTF8(data []byte) (line, col int, found bool) {
 	return 0, 0, false
 }
 
-// secondDocument is the line where a second YAML document starts, 0 if
-// the file holds one. yaml.Unmarshal reads the first and ignores the rest,
-// which would silently drop half a configuration.
+// secondDocument is the line where a second YAML document with content
+// starts, 0 if the file holds one. yaml.Unmarshal reads the first and
+// ignores the rest, which would silently drop half a configuration. An
+// empty or null document after a trailing --- holds nothing to drop and
+// is accepted.
 func secondDocument(data []byte) int {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var first, second yaml.Node
+	var first yaml.Node
 	if dec.Decode(&first) != nil {
 		return 0
 	}
-	if err := dec.Decode(&second); err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0
+	for {
+		var next yaml.Node
+		if err := dec.Decode(&next); err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0
+			}
+			return 1 // a syntax error after the first document: also not one document
 		}
-		return 1 // a syntax error after the first document: also not one document
+		if isNullDocument(&next) {
+			continue
+		}
+		if next.Line > 0 {
+			return next.Line
+		}
+		return 1
 	}
-	if second.Line > 0 {
-		return second.Line
+}
+
+// isNullDocument: a document that is empty, comments only, or null.
+func isNullDocument(n *yaml.Node) bool {
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return true
+		}
+		n = n.Content[0]
 	}
-	return 1
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (?:column (\d+): )?(.*)$`)
