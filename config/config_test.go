@@ -77,6 +77,7 @@ func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 		"discovery-template-host.yml":      {"discovery-template-host.yml:6:", "discovery.template.host", "not a known field"},
 		"discovery-template-auth.yml":      {"discovery-template-auth.yml:6:", "discovery.template.auth.username", "required for sql logins"},
 		"discovery-base-dn.yml":            {"discovery-base-dn.yml:5:", "discovery.base_dns[0]", "under a configured domain"},
+		"discovery-template-bounds.yml":    {"discovery-template-bounds.yml:7: discovery.template.ntlm_clients_top: must be between 0 and 1000, got -5", "discovery-template-bounds.yml:8: discovery.template.timeout: must be at least 100ms, got 1ns"},
 		"discovery-pattern.yml":            {"discovery-pattern.yml:5:", "discovery.include[0]", "shell pattern"},
 		"bad-max-concurrent-instances.yml": {"bad-max-concurrent-instances.yml:2:", "global.max_concurrent_instances", "between 1 and 1024"},
 	}
@@ -113,7 +114,8 @@ func TestMain(m *testing.M) {
 }
 
 // Secret files and keytabs: readable by every user is refused with the
-// chmod that fixes it; readable by the group is a warning.
+// chmod that fixes it; readable by the group is fine when the group is the
+// exporter's own (root:kerberos_exporter 0640) and a warning otherwise.
 func TestSecretFilePermissions(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "password")
@@ -123,20 +125,31 @@ func TestSecretFilePermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	own, other := os.Getgid(), otherGroup(t)
 	cfg := fmt.Sprintf("kerberos: {principal: krbmon@CORP.TEST, keytab_file: %s}\nsql_instances:\n  - name: a\n    host: a.corp.test\n    auth: {method: sql, username: u, password: {file: %s}}\n", keytab, secret)
 	for _, tc := range []struct {
 		file      string
 		mode      os.FileMode
+		gid       int
 		err, warn string
 	}{
-		{secret, 0o600, "", ""},
-		{secret, 0o644, "sql_instances[0].auth.password: " + secret + " holds a secret but every user may access it (mode 0644): run chmod o-rwx " + secret, ""},
-		{secret, 0o640, "", "sql_instances[0].auth.password: " + secret + " holds a secret and its group may read it (mode 0640)"},
-		{keytab, 0o604, "kerberos.keytab_file: " + keytab + " holds a secret but every user may access it (mode 0604): run chmod o-rwx", ""},
-		{keytab, 0o660, "", "kerberos.keytab_file: " + keytab + " holds a secret and its group may read it"},
+		{secret, 0o600, own, "", ""},
+		{secret, 0o644, own, "sql_instances[0].auth.password: " + secret + " holds a secret but every user may access it (mode 0644): run chmod o-rwx " + secret + " (a read-only secret mount sets it: Kubernetes defaultMode: 0440 or 0400, compose mode: 0440)", ""},
+		{secret, 0o640, own, "", ""},
+		{secret, 0o640, other, "", "sql_instances[0].auth.password: " + secret + " holds a secret and its group, which the exporter is not in, may read it (mode 0640)"},
+		{keytab, 0o604, own, "kerberos.keytab_file: " + keytab + " holds a secret but every user may access it (mode 0604): run chmod o-rwx", ""},
+		{keytab, 0o660, own, "", ""},
+		{keytab, 0o660, other, "", "kerberos.keytab_file: " + keytab + " holds a secret and its group, which the exporter is not in, may read it"},
 	} {
+		if tc.gid < 0 {
+			continue // no group to give the file away to: not root
+		}
 		for _, f := range []string{secret, keytab} {
 			_ = os.Chmod(f, 0o600)
+			_ = os.Chown(f, -1, own)
+		}
+		if err := os.Chown(tc.file, -1, tc.gid); err != nil {
+			t.Fatal(err)
 		}
 		if err := os.Chmod(tc.file, tc.mode); err != nil {
 			t.Fatal(err)
@@ -144,15 +157,32 @@ func TestSecretFilePermissions(t *testing.T) {
 		c, err := Parse("perm.yml", []byte(cfg))
 		switch {
 		case tc.err == "" && err != nil:
-			t.Errorf("%s %04o: refused: %v", tc.file, tc.mode, err)
+			t.Errorf("%s %04o gid %d: refused: %v", tc.file, tc.mode, tc.gid, err)
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-			t.Errorf("%s %04o: err %v, want %q", tc.file, tc.mode, err, tc.err)
+			t.Errorf("%s %04o gid %d: err %v, want %q", tc.file, tc.mode, tc.gid, err, tc.err)
 		case err == nil && tc.warn == "" && len(c.Warnings) > 0:
-			t.Errorf("%s %04o: unexpected warnings %q", tc.file, tc.mode, c.Warnings)
+			t.Errorf("%s %04o gid %d: unexpected warnings %q", tc.file, tc.mode, tc.gid, c.Warnings)
 		case err == nil && tc.warn != "" && !strings.Contains(strings.Join(c.Warnings, "\n"), tc.warn):
-			t.Errorf("%s %04o: warnings %q, want %q", tc.file, tc.mode, c.Warnings, tc.warn)
+			t.Errorf("%s %04o gid %d: warnings %q, want %q", tc.file, tc.mode, tc.gid, c.Warnings, tc.warn)
 		}
 	}
+}
+
+// otherGroup is a gid the process is not in (nobody's 65534), or -1 when
+// the test cannot give a file to it (only root may chown to any group).
+func otherGroup(t *testing.T) int {
+	if os.Getuid() != 0 {
+		t.Log("not root: the other-group cases are skipped")
+		return -1
+	}
+	groups, _ := os.Getgroups()
+	for _, g := range append(groups, os.Getgid()) {
+		if g == 65534 {
+			t.Log("in group 65534: the other-group cases are skipped")
+			return -1
+		}
+	}
+	return 65534
 }
 
 // Settings that weaken LDAP security are allowed when asked for, loudly.

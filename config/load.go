@@ -153,25 +153,44 @@ func invalidUTF8(data []byte) (line, col int, found bool) {
 	return 0, 0, false
 }
 
-// secondDocument is the line where a second YAML document starts, 0 if
-// the file holds one. yaml.Unmarshal reads the first and ignores the rest,
-// which would silently drop half a configuration.
+// secondDocument is the line where a second YAML document with content
+// starts, 0 if the file holds one. yaml.Unmarshal reads the first and
+// ignores the rest, which would silently drop half a configuration. An
+// empty or null document after a trailing --- holds nothing to drop and
+// is accepted.
 func secondDocument(data []byte) int {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var first, second yaml.Node
+	var first yaml.Node
 	if dec.Decode(&first) != nil {
 		return 0
 	}
-	if err := dec.Decode(&second); err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0
+	for {
+		var next yaml.Node
+		if err := dec.Decode(&next); err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0
+			}
+			return 1 // a syntax error after the first document: also not one document
 		}
-		return 1 // a syntax error after the first document: also not one document
+		if isNullDocument(&next) {
+			continue
+		}
+		if next.Line > 0 {
+			return next.Line
+		}
+		return 1
 	}
-	if second.Line > 0 {
-		return second.Line
+}
+
+// isNullDocument: a document that is empty, comments only, or null.
+func isNullDocument(n *yaml.Node) bool {
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return true
+		}
+		n = n.Content[0]
 	}
-	return 1
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 }
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (?:column (\d+): )?(.*)$`)
@@ -314,8 +333,9 @@ func (v *validator) checkReadable(path, file string) {
 // checkPrivate is checkReadable for a file that holds a secret (password
 // file, keytab, credential cache). As ssh does with private keys, one that
 // every user of the machine may read is refused, with the chmod that fixes
-// it; one its group may read is allowed (root:kerberos_exporter 0640 is a
-// common setup) with a warning.
+// it; one its group may read is allowed silently when that group is the
+// process's (root:kerberos_exporter 0640, as the README and the systemd
+// unit recommend), with a warning when it is another group.
 func (v *validator) checkPrivate(path, file string) {
 	v.checkReadable(path, file)
 	if !v.checkFiles || file == "" || runtime.GOOS == "windows" {
@@ -327,9 +347,11 @@ func (v *validator) checkPrivate(path, file string) {
 	}
 	switch mode := st.Mode().Perm(); {
 	case mode&0o007 != 0:
-		v.errorf(path, "%s holds a secret but every user may access it (mode %04o): run chmod o-rwx %s", file, mode, file)
-	case mode&0o070 != 0:
-		v.warnf(path, "%s holds a secret and its group may read it (mode %04o); run chmod g-rwx %s unless the group is meant to", file, mode, file)
+		v.errorf(path, "%s holds a secret but every user may access it (mode %04o): run chmod o-rwx %s "+
+			"(a read-only secret mount sets it: Kubernetes defaultMode: 0440 or 0400, compose mode: 0440)", file, mode, file)
+	case mode&0o070 != 0 && !inOwnGroup(st):
+		v.warnf(path, "%s holds a secret and its group, which the exporter is not in, may read it (mode %04o); "+
+			"run chgrp to the exporter's group (root:kerberos_exporter 0640) or chmod g-rwx %s", file, mode, file)
 	}
 }
 
@@ -476,17 +498,6 @@ func (c *Config) validate(v *validator) {
 			v.errorf(p+".max_duplicate_spns", "must not be negative, got %d", n)
 		}
 	}
-	for i := range c.SQLInstances {
-		p := fmt.Sprintf("sql_instances[%d]", i)
-		s := &c.SQLInstances[i]
-		v.atLeast(p+".timeout", s.Timeout, MinNetworkTimeout)
-		if s.LinkedServers.Timeout != s.Timeout { // else it is the default, reported once above
-			v.atLeast(p+".linked_servers.timeout", s.LinkedServers.Timeout, MinNetworkTimeout)
-		}
-		if s.NTLMClientsTop < 0 || s.NTLMClientsTop > MaxNTLMClientsTop {
-			v.errorf(p+".ntlm_clients_top", "must be between 0 and %d, got %d", MaxNTLMClientsTop, s.NTLMClientsTop)
-		}
-	}
 	if c.Global.CollectorTimeout > c.Global.CollectionInterval {
 		v.errorf("global.collector_timeout", "must not exceed global.collection_interval (%s), got %s", c.Global.CollectionInterval, c.Global.CollectorTimeout)
 	}
@@ -630,6 +641,15 @@ func (s *SQLInstance) validate(v *validator, p string, seen map[string]bool, c *
 	}
 	if s.Port < 0 || s.Port > 65535 {
 		v.errorf(p+".port", "must be between 1 and 65535, got %d", s.Port)
+	}
+	// Bounds live here so that discovery's template, validated through
+	// this method too, gets them: every discovered instance inherits it.
+	v.atLeast(p+".timeout", s.Timeout, MinNetworkTimeout)
+	if s.LinkedServers.Timeout != s.Timeout { // else it is the default, reported once above
+		v.atLeast(p+".linked_servers.timeout", s.LinkedServers.Timeout, MinNetworkTimeout)
+	}
+	if s.NTLMClientsTop < 0 || s.NTLMClientsTop > MaxNTLMClientsTop {
+		v.errorf(p+".ntlm_clients_top", "must be between 0 and %d, got %d", MaxNTLMClientsTop, s.NTLMClientsTop)
 	}
 	if s.AGListenerPort < 0 || s.AGListenerPort > 65535 {
 		v.errorf(p+".ag_listener_port", "must be between 1 and 65535, got %d", s.AGListenerPort)
