@@ -52,7 +52,7 @@ type Check struct {
 var Checks = []Check{
 	{Name: "account_disabled", Severities: sev(Critical), Meaning: "a service account is disabled (account)"},
 	{Name: "account_locked", Severities: sev(Critical), Meaning: "a service account is locked out (account)"},
-	{Name: "account_no_aes_keys", Severities: sev(Critical, Warning), SeverityRule: "critical on KDC error 14 or with `kerberos.rc4_enforced`, else warning", Meaning: "the password predates the domain's AES support (`pwdLastSet` before the RID 521 group's creation), or KDC error 14 on an account that allows AES; reset the password, then msDS-SupportedEncryptionTypes 0x18 (account)",
+	{Name: "account_no_aes_keys", Severities: sev(Critical, Warning), SeverityRule: "critical on KDC error 14, or with `kerberos.rc4_enforced` when msDS-SupportedEncryptionTypes does not allow RC4 explicitly; else warning", Meaning: "the password predates the domain's AES support (`pwdLastSet` before the RID 521 group's creation), or KDC error 14 on an account that allows AES; reset the password, then msDS-SupportedEncryptionTypes 0x18 (account)",
 		AlertBySeverity: map[Severity]string{Critical: "KerberosRC4EnforcementBroken", Warning: "KerberosRC4EnforcementRisk"}},
 	{Name: "account_not_found", Severities: sev(Warning), Meaning: "the service account is not in the directory (account)"},
 	{Name: "account_rc4_only", Severities: sev(Critical, Warning), SeverityRule: "warning; critical on KDC error 14", Meaning: "encryption types set without AES (account)"},

@@ -96,7 +96,7 @@ func (in *input) noAESScript(holder string) []string {
 		return nil
 	}
 	return []string{
-		"Set-ADAccountPassword -Identity " + in.adIdentity(holder) + " -Reset  # then set the new password on the service",
+		in.resetLine(holder),
 		in.setAD(holder) + " -KerberosEncryptionType AES128,AES256",
 	}
 }

@@ -15,9 +15,11 @@ import (
 // has an RC4 key only: it then gets no ticket at all (KDC_ERR_ETYPE_NOSUPP),
 // and clients fall back to NTLM.
 //
-// Whether the DCs enforce is the kerberos.rc4_enforced setting; it is also
-// derived per account when the KDC already refused a ticket for one of its
-// SPNs with error 14. Without either, a missing AES key is a warning.
+// Whether the DCs enforce is the kerberos.rc4_enforced setting, which makes
+// a missing AES key critical for accounts whose msDS-SupportedEncryptionTypes
+// does not allow RC4 explicitly; a KDC that already refused a ticket for one
+// of the account's SPNs with error 14 makes it critical in any case. Else a
+// missing AES key is a warning.
 
 // rc4Findings: SPNs whose tickets are RC4 today, accounts and krbtgt
 // accounts without AES keys. Unknown facts raise nothing.
@@ -79,13 +81,9 @@ func (in *input) accountKeys(name string) (*facts.AccountKeys, facts.DomainAES) 
 	return nil, facts.DomainAES{}
 }
 
-// rc4Enforced: the configuration says the DCs refuse RC4, or the KDC
-// already refused a ticket for one of the account's SPNs for lack of a
-// usable key.
-func (in *input) rc4Enforced(account string) bool {
-	if in.cfg.Kerberos.RC4Enforced {
-		return true
-	}
+// rc4Refused: the KDC already refused a ticket for one of the account's
+// SPNs for lack of a usable key (error 14).
+func (in *input) rc4Refused(account string) bool {
 	for _, t := range in.snap.Tickets {
 		if t.ErrorCode != krberr.CodeETypeNoSupp {
 			continue
@@ -114,13 +112,20 @@ func (in *input) rc4Ticket(t facts.TicketProbe) Finding {
 	}
 	holder := holders[0]
 	f.Detail += fmt.Sprintf(" The SPN is held by %s.", holder)
-	reset := "Set-ADAccountPassword -Identity " + in.adIdentity(holder) + " -Reset  # then give the service the new password"
+	reset := in.resetLine(holder)
 	if a, d := in.accountKeys(holder); a != nil {
-		if possible, known := d.AESKeysPossible(a.PwdLastSet); known && possible {
+		possible, known := d.AESKeysPossible(a.PwdLastSet)
+		switch {
+		case known && possible && a.SupportedEncTypesSet && a.SupportedEncTypes&0x18 != 0:
+			// AES allowed, offered by the client, and still RC4: the KDC
+			// has no AES key for the account, whatever pwdLastSet says.
+			f.Detail += fmt.Sprintf(" Its password was set on %s, after the domain could make AES keys, but its msDS-SupportedEncryptionTypes (0x%X) already allows AES and the KDC still chose RC4: the account has no AES keys after all, and the reset is needed.", a.PwdLastSet.UTC().Format("2006-01-02"), a.SupportedEncTypes)
+			f.Fix = fmt.Sprintf("Reset the password of %s (give the service the new one; a gMSA changes its own): its msDS-SupportedEncryptionTypes already allows AES and the KDC still issued RC4, so its AES keys are missing although pwdLastSet is recent enough. Then keep msDS-SupportedEncryptionTypes at 0x18 (24: AES128 and AES256).", holder)
+		case known && possible:
 			f.Detail += fmt.Sprintf(" Its password was set on %s, after the domain could make AES keys, so the AES keys exist and only the encryption types need changing.", a.PwdLastSet.UTC().Format("2006-01-02"))
-			reset = "# " + reset + " (not needed: its password already made AES keys)"
+			reset = "# " + strings.TrimPrefix(reset, "# ") + " (not needed: its password already made AES keys)"
 			f.Fix = fmt.Sprintf("Set msDS-SupportedEncryptionTypes of %s to 0x18 (24: AES128 and AES256), so that the KDC issues AES tickets; its password already made AES keys, so no reset is needed.", holder)
-		} else if known {
+		case known:
 			f.Detail += fmt.Sprintf(" Its password was last set on %s, before the domain could make AES keys: it has an RC4 key only, and the reset must come first.", a.PwdLastSet.UTC().Format("2006-01-02"))
 		}
 	}
@@ -136,15 +141,40 @@ func (in *input) accountNoAES(a facts.AccountKeys, d facts.DomainAES) Finding {
 			a.Name, a.PwdLastSet.UTC().Format("2006-01-02"), d.Domain, d.AESSince.UTC().Format("2006-01-02")),
 		Fix: "Reset the account's password (and give the service the new one; a gMSA changes its own) so that AES keys are made, then set msDS-SupportedEncryptionTypes to 0x18 (24).",
 		Script: []string{
-			"Set-ADAccountPassword -Identity " + in.adIdentity(a.Name) + " -Reset  # then give the service the new password",
+			in.resetLine(a.Name),
 			in.setAD(a.Name) + " -Replace @{'msDS-SupportedEncryptionTypes'=24}",
 		},
 	}
-	if in.rc4Enforced(a.Name) {
+	// The 2026 enforcement refuses RC4 to accounts whose
+	// msDS-SupportedEncryptionTypes does not allow it (unset or 0 mean the
+	// default); an account that allows RC4 explicitly keeps getting RC4
+	// tickets until the KDC is seen refusing one.
+	allowsRC4 := a.SupportedEncTypesSet && a.SupportedEncTypes&0x4 != 0
+	switch {
+	case in.rc4Refused(a.Name):
 		f.Severity = Critical
-		f.Detail += " The domain controllers enforce AES now (kerberos.rc4_enforced, or the KDC already refused a ticket with error 14): Kerberos to this account is broken."
+		f.Detail += " The KDC already refused a ticket for one of its SPNs with error 14: Kerberos to this account is broken."
+	case in.cfg.Kerberos.RC4Enforced && !allowsRC4:
+		f.Severity = Critical
+		f.Detail += " The domain controllers enforce AES now (kerberos.rc4_enforced) and its msDS-SupportedEncryptionTypes does not allow RC4: Kerberos to this account is broken."
+	case in.cfg.Kerberos.RC4Enforced:
+		f.Detail += fmt.Sprintf(" Its msDS-SupportedEncryptionTypes (0x%X) allows RC4 explicitly, so the enforcement (kerberos.rc4_enforced) does not refuse it yet; it stays Kerberoastable and breaks once RC4 is removed from it or from the domain.", a.SupportedEncTypes)
 	}
 	return f
+}
+
+// resetLine is the password reset that makes an account's AES keys: a
+// command for a user account. A computer account's password is reset on
+// the host (a reset in the directory alone breaks its secure channel), and
+// a gMSA changes its own, so for those it is a comment.
+func (in *input) resetLine(account string) string {
+	switch in.adKind(account) {
+	case "ADComputer":
+		return "# " + psArg(account) + " is a computer account: reset its password on that host with Test-ComputerSecureChannel -Repair (or Reset-ComputerMachinePassword); a reset in the directory alone breaks its secure channel"
+	case "ADServiceAccount":
+		return "# " + psArg(account) + " is a gMSA and changes its own password: force a rotation or wait for the next one, then check its keys again"
+	}
+	return "Set-ADAccountPassword -Identity " + in.adIdentity(account) + " -Reset  # then give the service the new password"
 }
 
 func (in *input) krbtgtNoAES(d facts.DomainAES) Finding {

@@ -1,6 +1,7 @@
 package diagnosis
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -14,13 +15,25 @@ func TestRC4Findings(t *testing.T) {
 	runRuleCases(t, rc4Findings, []ruleCase{
 		{name: "AES tickets and AES keys raise nothing"},
 		{
-			name: "an RC4 ticket on an account with AES keys: no reset needed, 0x18",
+			name: "an RC4 ticket on an account with AES keys and no encryption types: no reset needed, 0x18",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.Tickets[0].TicketEType = "rc4-hmac"
+				s.AccountKeys[0].SupportedEncTypes, s.AccountKeys[0].SupportedEncTypesSet = 0, false
+			},
+			want: []string{"spn_rc4_ticket warning MSSQLSvc/sqla.corp.test:1433"},
+			contains: map[string][]string{"spn_rc4_ticket": {
+				"Kerberoasting", "held by CORP\\sqlsvc_a", "# Set-ADAccountPassword -Identity 'sqlsvc_a' -Reset", "no reset is needed",
+				"Set-ADUser 'sqlsvc_a' -Replace @{'msDS-SupportedEncryptionTypes'=24}",
+			}},
+		},
+		{
+			name: "an RC4 ticket although the account allows AES: its AES keys are missing, reset it",
 			mutate: func(_ *config.Config, s *facts.Snapshot) {
 				s.Tickets[0].TicketEType = "rc4-hmac"
 			},
 			want: []string{"spn_rc4_ticket warning MSSQLSvc/sqla.corp.test:1433"},
 			contains: map[string][]string{"spn_rc4_ticket": {
-				"Kerberoasting", "held by CORP\\sqlsvc_a", "# Set-ADAccountPassword -Identity 'sqlsvc_a' -Reset", "no reset is needed",
+				"already allows AES and the KDC still issued RC4", "\nSet-ADAccountPassword -Identity 'sqlsvc_a' -Reset",
 				"Set-ADUser 'sqlsvc_a' -Replace @{'msDS-SupportedEncryptionTypes'=24}",
 			}},
 		},
@@ -45,13 +58,32 @@ func TestRC4Findings(t *testing.T) {
 			want: []string{"account_no_aes_keys critical CORP\\sqlsvc_b"},
 		},
 		{
+			name: "enforcing (configured), encryption types unset: critical",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				c.Kerberos.RC4Enforced = true
+				s.AccountKeys[1].PwdLastSet = year2005
+				s.AccountKeys[1].SupportedEncTypes, s.AccountKeys[1].SupportedEncTypesSet = 0, false
+			},
+			want: []string{"account_no_aes_keys critical CORP\\sqlsvc_b"},
+		},
+		{
+			name: "enforcing (configured), but the account allows RC4 explicitly: still a warning",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				c.Kerberos.RC4Enforced = true
+				s.AccountKeys[1].PwdLastSet = year2005
+				s.AccountKeys[1].SupportedEncTypes = 0x1C
+			},
+			want:     []string{"account_no_aes_keys warning CORP\\sqlsvc_b"},
+			contains: map[string][]string{"account_no_aes_keys": {"allows RC4 explicitly"}},
+		},
+		{
 			name: "enforcing (seen): the KDC refused a ticket for its SPN with error 14",
 			mutate: func(_ *config.Config, s *facts.Snapshot) {
 				s.AccountKeys[1].PwdLastSet = year2005
 				s.Tickets[1] = facts.TicketProbe{Target: "sqlb", SPN: "MSSQLSvc/sqlb.corp.test:1433", ErrorCode: 14, ErrorName: "KDC_ERR_ETYPE_NOSUPP"}
 			},
 			want:     []string{"account_no_aes_keys critical CORP\\sqlsvc_b"},
-			contains: map[string][]string{"account_no_aes_keys": {"enforce AES now"}},
+			contains: map[string][]string{"account_no_aes_keys": {"refused a ticket for one of its SPNs with error 14"}},
 		},
 		{
 			name: "krbtgt without AES keys",
@@ -132,5 +164,39 @@ func TestCNAMEReplacesAliasSPNFindings(t *testing.T) {
 	got := keys(Evaluate(cfg, snap))
 	if len(got) != 1 || got[0] != "spn_cname_mismatch critical HTTP/reports.corp.test" {
 		t.Fatalf("findings %q; want only spn_cname_mismatch", got)
+	}
+}
+
+// A computer account's password is reset on its host, and a gMSA changes
+// its own: no finding scripts a directory reset for either.
+func TestRC4NoDirectoryResetForComputersAndGMSAs(t *testing.T) {
+	for kind, want := range map[string]string{"computer": "Test-ComputerSecureChannel -Repair", "managed": "gMSA and changes its own password"} {
+		for name, mutate := range map[string]func(*facts.Snapshot){
+			"rc4 ticket": func(s *facts.Snapshot) { s.Tickets[1].TicketEType = "rc4-hmac" },
+			"error 14": func(s *facts.Snapshot) {
+				s.Tickets[1] = facts.TicketProbe{Target: "sqlb", SPN: "MSSQLSvc/sqlb.corp.test:1433", ErrorCode: 14, ErrorName: "KDC_ERR_ETYPE_NOSUPP"}
+			},
+		} {
+			cfg, snap := healthyWorld()
+			snap.Accounts[1].Kind = kind
+			snap.AccountKeys[1].PwdLastSet = year2005
+			mutate(snap)
+			in := newInput(cfg, snap)
+			fs := append(rc4Findings(in), kdcFindings(in)...)
+			seen := 0
+			for _, f := range fs {
+				for _, line := range f.Script {
+					if strings.Contains(line, "Set-ADAccountPassword") && !strings.HasPrefix(line, "#") {
+						t.Errorf("%s, %s: %s scripts a directory reset: %s", kind, name, f.Check, line)
+					}
+					if strings.HasPrefix(line, "# ") && strings.Contains(line, want) {
+						seen++
+					}
+				}
+			}
+			if seen < 2 {
+				t.Errorf("%s, %s: want the %q comment in two findings, got %d:\n%v", kind, name, want, seen, fs)
+			}
+		}
 	}
 }
