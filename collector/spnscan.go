@@ -44,6 +44,26 @@ type SPNScanner struct {
 	done    chan struct{} // closed when the first scan ends
 	counts  map[string]int
 	lastOK  time.Time
+
+	// dial opens the connection a scan reads; nil: a Global Catalog of the
+	// domain. Tests replace it to make a scan fail midway.
+	dial func(context.Context, config.Domain, *config.Kerberos, *slog.Logger) (scanConn, error)
+}
+
+// scanConn is what a scan needs of a directory connection.
+type scanConn interface {
+	ScanScope(ctx context.Context) (string, error)
+	ServerState(ctx context.Context) (directory.ServerState, error)
+	ScanSPNs(ctx context.Context, sinceUSN int64, fn func(directory.SPNAccount) error) error
+	Close() error
+}
+
+func dialGlobalCatalog(ctx context.Context, d config.Domain, krb *config.Kerberos, logger *slog.Logger) (scanConn, error) {
+	conn, err := directory.DialGlobalCatalog(ctx, d, krb, logger)
+	if err != nil {
+		return nil, err // not a nil *Conn in an interface
+	}
+	return conn, nil
 }
 
 // scopeIndex is what the scanner knows of one scope.
@@ -167,10 +187,12 @@ func (s *SPNScanner) Scan(ctx context.Context, cfg *config.Config, logger *slog.
 	modes := map[string]int{}
 	seen := map[string]bool{}
 	complete := true
+	var scopesOf []string // each domain's scope, "" where unknown
 	for i := range cfg.Domains {
 		d := &cfg.Domains[i]
 		limit = max(limit, d.MaxDuplicateSPNs)
 		scope, mode, err := s.scanDomain(ctx, cfg, d, seen, logger)
+		scopesOf = append(scopesOf, scope)
 		if mode != "" {
 			modes[mode]++
 		}
@@ -190,9 +212,14 @@ func (s *SPNScanner) Scan(ctx context.Context, cfg *config.Config, logger *slog.
 			complete = false
 		}
 	}
-	for scope := range s.scopes {
-		if !seen[scope] {
-			delete(s.scopes, scope) // no configured domain reaches it any more
+	// A domain whose scope is unknown (its DC did not answer) may still reach
+	// any of the other indexes: keep them all until every domain answers, so
+	// that one failed dial does not cost a full rescan.
+	if !slices.Contains(scopesOf, "") {
+		for scope := range s.scopes {
+			if !seen[scope] {
+				delete(s.scopes, scope) // no configured domain reaches it any more
+			}
 		}
 	}
 	if limit == 0 {
@@ -225,7 +252,11 @@ func (s *SPNScanner) Scan(ctx context.Context, cfg *config.Config, logger *slog.
 // did in this scan (done). It returns the scope ("" when unknown) and the
 // mode of the scan it made ("" for none).
 func (s *SPNScanner) scanDomain(ctx context.Context, cfg *config.Config, d *config.Domain, done map[string]bool, logger *slog.Logger) (scope, mode string, err error) {
-	conn, err := directory.DialGlobalCatalog(ctx, *d, &cfg.Kerberos, logger)
+	dial := s.dial
+	if dial == nil {
+		dial = dialGlobalCatalog
+	}
+	conn, err := dial(ctx, *d, &cfg.Kerberos, logger)
 	if err != nil {
 		return "", "", err
 	}
@@ -258,12 +289,20 @@ func (s *SPNScanner) scanDomain(ctx context.Context, cfg *config.Config, d *conf
 			return nil
 		})
 	} else {
-		// In place: a failed refresh leaves some changes applied, and the next
-		// one reads them again from the same USN.
+		// Applied only once the whole refresh is read: half of one (an SPN
+		// moved from A to B, only B read) would show a duplicate that is not.
+		// A failed refresh leaves the last good index; the next reads the
+		// changes again from the same USN.
+		var changed []directory.SPNAccount
 		err = conn.ScanSPNs(ctx, si.server.HighestCommittedUSN, func(a directory.SPNAccount) error {
-			si.index.put(a.GUID, a.Name, a.SPNs)
+			changed = append(changed, a)
 			return nil
 		})
+		if err == nil {
+			for _, a := range changed {
+				si.index.put(a.GUID, a.Name, a.SPNs)
+			}
+		}
 	}
 	if err != nil {
 		if mode == scanFull {
