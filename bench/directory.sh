@@ -19,7 +19,7 @@ set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
 N=${BENCH_ACCOUNTS:-100000}
-DIR=${BENCH_DIR:-/tmp/kte-bench}
+DIR=$(realpath -m -- "${BENCH_DIR:-/tmp/kte-bench}") # resolved: provision checks it is under /tmp before rm -rf
 IP=${BENCH_IP:-127.0.0.5}
 # mdb or tdb (Samba's default): only mdb indexes a uSNChanged range, as Active Directory does;
 # on tdb every incremental search walks the whole database on the DC
@@ -137,8 +137,11 @@ raw() { # raw ATTRS...: a paged dump of every SPN holder, timed: seconds, entrie
 	c1=$(dc_cpu)
 	echo "$(echo "$t1 - $t0" | bc) $n $(echo "$c1 - $c0" | bc)"
 }
-read -r raw_s raw_n raw_cpu < <(raw objectGUID sAMAccountName servicePrincipalName)
-read -r all_s all_n all_cpu < <(raw)
+read -r raw_s raw_n raw_cpu < <(raw objectGUID sAMAccountName servicePrincipalName) || true
+read -r all_s all_n all_cpu < <(raw) || true
+# raw runs in a process substitution: its failure shows only as no entries
+[[ ${raw_n:-} =~ ^[1-9][0-9]*$ && ${all_n:-} =~ ^[1-9][0-9]*$ ]] ||
+	die "the raw ldapsearch dump read no entries (${raw_n:-none} and ${all_n:-none}); is the bench DC at $URL answering?"
 say "raw ldapsearch -E pr=1000 '(servicePrincipalName=*)', the scan's 3 attributes: ${raw_s}s for $raw_n entries, DC CPU ${raw_cpu}s"
 say "raw ldapsearch -E pr=1000 '(servicePrincipalName=*)', all attributes:        ${all_s}s for $all_n entries, DC CPU ${all_cpu}s"
 go run ./bench/spnscan -url "$URL" -realm "$REALM" -base "$BASEDN" -user "Administrator@$REALM" -password "$PASS" \
