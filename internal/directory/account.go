@@ -201,7 +201,8 @@ type Holder struct {
 
 // spnsPerSearch bounds the OR filter of one holder search: large fleets ask
 // about hundreds of SPNs, and one search per SPN costs a round trip each.
-const spnsPerSearch = 64
+// A variable so that a test can make one search return hundreds of holders.
+var spnsPerSearch = 64
 
 // FindHoldersOfSPNs returns, for each of spns as given, the accounts whose
 // servicePrincipalName holds it (compared ignoring case, as AD does), asking
