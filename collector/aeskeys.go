@@ -105,6 +105,7 @@ func readDomainKeys(ctx context.Context, cfg *config.Config, d *config.Domain, r
 		errs = append(errs, err)
 	}
 	dom.AESSince, dom.Born = aes.AESSince, aes.Born
+	dom.FunctionalLevel, dom.FunctionalLevelKnown = aes.FunctionalLevel, aes.FunctionalLevelKnown
 	dom.Krbtgt = readKeys(ctx, conn, d, dom.Krbtgt.Name, "", &errs)
 	for _, r := range refs {
 		accounts = append(accounts, readKeys(ctx, conn, d, r.name, r.sam, &errs))
@@ -150,10 +151,14 @@ func (aesKeysCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metri
 		}
 	}
 	emit := func(a facts.AccountKeys) {
-		if !a.Found || a.PwdLastSet.IsZero() {
+		if !a.Found {
 			return
 		}
-		accountPasswordLastSetDesc.send(ch, float64(a.PwdLastSet.Unix()), a.Name)
+		if !a.PwdLastSet.IsZero() {
+			accountPasswordLastSetDesc.send(ch, float64(a.PwdLastSet.Unix()), a.Name)
+		}
+		// Known without a password time only in a domain below the 2008
+		// level, where no password has made AES keys.
 		if possible, known := domains[strings.ToLower(a.Domain)].AESKeysPossible(a.PwdLastSet); known {
 			accountAESKeysPossibleDesc.send(ch, boolFloat(possible), a.Name)
 		}

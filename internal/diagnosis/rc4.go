@@ -125,11 +125,16 @@ func (in *input) rc4Ticket(t facts.TicketProbe) Finding {
 			f.Detail += fmt.Sprintf(" Its password was set on %s, after the domain could make AES keys, so the AES keys exist and only the encryption types need changing.", a.PwdLastSet.UTC().Format("2006-01-02"))
 			reset = "# " + strings.TrimPrefix(reset, "# ") + " (not needed: its password already made AES keys)"
 			f.Fix = fmt.Sprintf("Set msDS-SupportedEncryptionTypes of %s to 0x18 (24: AES128 and AES256), so that the KDC issues AES tickets; its password already made AES keys, so no reset is needed.", holder)
+		case known && d.BelowAESLevel():
+			f.Detail += fmt.Sprintf(" Its domain is at functional level %d, below Windows Server 2008: it has an RC4 key only, and the domain must be raised to 2008 or higher before the reset.", d.FunctionalLevel)
 		case known:
 			f.Detail += fmt.Sprintf(" Its password was last set on %s, before the domain could make AES keys: it has an RC4 key only, and the reset must come first.", a.PwdLastSet.UTC().Format("2006-01-02"))
 		}
 	}
 	f.Script = []string{reset, in.setAD(holder) + " -Replace @{'msDS-SupportedEncryptionTypes'=24}"}
+	if a, d := in.accountKeys(holder); a != nil && d.BelowAESLevel() {
+		f.Script = append([]string{raiseLevelLine(d.Domain)}, f.Script...)
+	}
 	return f
 }
 
@@ -144,6 +149,13 @@ func (in *input) accountNoAES(a facts.AccountKeys, d facts.DomainAES) Finding {
 			in.resetLine(a.Name),
 			in.setAD(a.Name) + " -Replace @{'msDS-SupportedEncryptionTypes'=24}",
 		},
+	}
+	if d.BelowAESLevel() {
+		f.Summary = fmt.Sprintf("%s has no AES keys: its domain is below the Windows Server 2008 functional level", a.Name)
+		f.Detail = fmt.Sprintf("%s is at domain functional level %d (msDS-Behavior-Version), below Windows Server 2008 (3): its domain controllers make no AES keys for any password, so %s has an RC4 key only. Once the domain controllers enforce AES (the 2026 updates for CVE-2026-20833 do so for accounts without msDS-SupportedEncryptionTypes) the KDC answers KDC_ERR_ETYPE_NOSUPP (error 14) for its SPNs: no ticket, NTLM fallback, and no delegation to linked servers.",
+			d.Domain, d.FunctionalLevel, a.Name)
+		f.Fix = "Raise the domain functional level to Windows Server 2008 or higher (every DC must run 2008 or later), then reset the account's password (and give the service the new one; a gMSA changes its own) so that AES keys are made, then set msDS-SupportedEncryptionTypes to 0x18 (24)."
+		f.Script = append([]string{raiseLevelLine(d.Domain)}, f.Script...)
 	}
 	// The 2026 enforcement refuses RC4 to accounts whose
 	// msDS-SupportedEncryptionTypes does not allow it (unset or 0 mean the
@@ -189,8 +201,20 @@ func (in *input) krbtgtNoAES(d facts.DomainAES) Finding {
 			"# wait until it has replicated to every DC (repadmin /showobjmeta), then reset once more",
 		},
 	}
+	if d.BelowAESLevel() {
+		f.Detail = fmt.Sprintf("%s is at domain functional level %d (msDS-Behavior-Version), below Windows Server 2008 (3): its domain controllers make no AES keys for any password, so %s has an RC4 key only. Ticket-granting tickets are RC4-encrypted, and once the domain controllers refuse RC4 the domain's Kerberos breaks for everyone.",
+			d.Domain, d.FunctionalLevel, d.Krbtgt.Name)
+		f.Fix = "Raise the domain functional level to Windows Server 2008 or higher (every DC must run 2008 or later): the raise resets the krbtgt password once and so makes its AES keys; check them afterwards, and reset it twice more (Microsoft's New-KrbtgtKeys.ps1) if they are still missing."
+		f.Script = []string{raiseLevelLine(d.Domain), "# then check the krbtgt account's keys again"}
+	}
 	if in.cfg.Kerberos.RC4Enforced {
 		f.Severity = Critical
 	}
 	return f
+}
+
+// raiseLevelLine raises a domain to the Windows Server 2008 functional level,
+// the lowest at which domain controllers make AES keys.
+func raiseLevelLine(domain string) string {
+	return "Set-ADDomainMode -Identity " + psQuote(domain) + " -DomainMode Windows2008Domain  # every DC must run Windows Server 2008 or later"
 }

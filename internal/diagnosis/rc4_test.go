@@ -94,6 +94,25 @@ func TestRC4Findings(t *testing.T) {
 			contains: map[string][]string{"krbtgt_no_aes_keys": {"CORP\\krbtgt", "twice", "-Server 'corp.test'"}},
 		},
 		{
+			name: "a domain below the 2008 functional level: no account has AES keys, whatever the dates",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.AESDomains[0].FunctionalLevel, s.AESDomains[0].FunctionalLevelKnown = 2, true
+			},
+			want: []string{"account_no_aes_keys warning CORP\\sqlsvc_a", "account_no_aes_keys warning CORP\\sqlsvc_b", "krbtgt_no_aes_keys warning corp.test"},
+			contains: map[string][]string{
+				"account_no_aes_keys": {"functional level 2", "below Windows Server 2008", "Set-ADDomainMode -Identity 'corp.test' -DomainMode Windows2008Domain", "Set-ADAccountPassword -Identity 'sqlsvc_"},
+				"krbtgt_no_aes_keys":  {"functional level 2", "Set-ADDomainMode -Identity 'corp.test'"},
+			},
+		},
+		{
+			name: "a domain at the 2008 level without a RID 521 group: unknown, nothing raised",
+			mutate: func(_ *config.Config, s *facts.Snapshot) {
+				s.AESDomains[0].FunctionalLevel, s.AESDomains[0].FunctionalLevelKnown = 3, true
+				s.AESDomains[0].AESSince = time.Time{}
+				s.AccountKeys[1].PwdLastSet = year2005
+			},
+		},
+		{
 			name: "an account not found, or never read, raises nothing",
 			mutate: func(_ *config.Config, s *facts.Snapshot) {
 				s.AccountKeys[1] = facts.AccountKeys{Name: `CORP\sqlsvc_b`, Domain: "corp.test", Error: "timeout"}

@@ -36,20 +36,32 @@ type DomainAES struct {
 	// at the 2008 level gets its RID 521 group during its own promotion,
 	// seconds after its first objects (krbtgt among them).
 	Born time.Time
+	// FunctionalLevel is msDS-Behavior-Version of the domain head (3 is
+	// Windows Server 2008); FunctionalLevelKnown says whether it was read.
+	// The RID 521 group comes with the first 2008 DC (or adprep /rodcprep),
+	// not with the functional level, so a domain can have it and still make
+	// no AES keys.
+	FunctionalLevel      int
+	FunctionalLevelKnown bool
 }
 
 // ReadDomainAES reads the creation times of the domain's Read-only Domain
 // Controllers group (found by its SID, domain SID + RID 521, since it may
-// have been renamed) and of the domain itself. A domain without that group
-// has never been at the 2008 level: AESSince is then zero, without error.
+// have been renamed) and of the domain itself, and the domain functional
+// level. A domain without that group has never had a 2008 DC: AESSince is
+// then zero, without error.
 func (c *Conn) ReadDomainAES(ctx context.Context) (DomainAES, error) {
 	var out DomainAES
-	head, err := c.base(ctx, c.domain.BaseDN, "(objectClass=*)", []string{"whenCreated"})
+	head, err := c.base(ctx, c.domain.BaseDN, "(objectClass=*)", []string{"whenCreated", "msDS-Behavior-Version"})
 	if err != nil {
 		return out, fmt.Errorf("reading the creation time of %s: %w", c.domain.BaseDN, err)
 	}
 	if head != nil {
 		out.Born, _ = parseGeneralizedTime(head.GetAttributeValue("whenCreated"))
+		// Absent or unparseable: unknown, and the dates alone decide.
+		if level, err := strconv.Atoi(head.GetAttributeValue("msDS-Behavior-Version")); err == nil && level >= 0 {
+			out.FunctionalLevel, out.FunctionalLevelKnown = level, true
+		}
 	}
 	domainSID, err := c.DomainSID(ctx)
 	if err != nil {

@@ -370,6 +370,10 @@ func TestWorldAccountKeys(t *testing.T) {
 	if err != nil || aes.AESSince.IsZero() || aes.Born.IsZero() || aes.AESSince.Before(aes.Born) || aes.AESSince.Sub(aes.Born) > time.Hour {
 		t.Fatalf("domain AES marker %+v, %v; want the RID 521 group created at provisioning, just after the domain", aes, err)
 	}
+	// Samba provisions at the 2008 R2 functional level (msDS-Behavior-Version 4).
+	if !aes.FunctionalLevelKnown || aes.FunctionalLevel != 4 {
+		t.Errorf("domain functional level %d (read: %v); want 4, 2008 R2", aes.FunctionalLevel, aes.FunctionalLevelKnown)
+	}
 	old, err := c.ReadAccountKeys(ctx, "sqlsvc_old")
 	if err != nil || !old.PwdLastSet.Equal(time.Date(2005, 1, 1, 0, 0, 0, 0, time.UTC)) || old.SupportedEncTypesSet {
 		t.Errorf("sqlsvc_old: %+v, %v; want pwdLastSet 2005-01-01 and no msDS-SupportedEncryptionTypes", old, err)

@@ -366,8 +366,13 @@ type DomainAES struct {
 	// unknown (Error says why).
 	AESSince time.Time
 	// Born is the creation time of the domain itself (its naming context).
-	Born  time.Time
-	Error string
+	Born time.Time
+	// FunctionalLevel is the domain functional level (msDS-Behavior-Version
+	// of the domain head: 2 is Windows Server 2003, 3 is 2008);
+	// FunctionalLevelKnown whether it was read.
+	FunctionalLevel      int
+	FunctionalLevelKnown bool
+	Error                string
 	// Krbtgt is the domain's krbtgt account.
 	Krbtgt AccountKeys
 }
@@ -378,11 +383,33 @@ type DomainAES struct {
 // keys, even those set seconds before the group (krbtgt's, at promotion).
 const bornAESTolerance = time.Hour
 
+// dfl2008 is msDS-Behavior-Version of the Windows Server 2008 domain
+// functional level (DS_BEHAVIOR_WIN2008). DCs make AES keys for a password
+// only while the domain is at this level or higher, whatever OS they run:
+// [MS-SAMR] 3.1.1.8.11.6, "Primary:Kerberos-Newer-Keys" (the AES keys) is
+// written on a password update only "when the current domain functional
+// level is DS_BEHAVIOR_WIN2008 or greater".
+const dfl2008 = 3
+
+// BelowAESLevel says the domain is known to be below the 2008 functional
+// level: no password set in it so far has made AES keys.
+func (d DomainAES) BelowAESLevel() bool {
+	return d.FunctionalLevelKnown && d.FunctionalLevel < dfl2008
+}
+
 // AESKeysPossible says whether a password last set at pwdLastSet made AES
 // keys in this domain; known is false when that cannot be told (the
 // domain's marker or the password time is unknown), and then nothing may be
 // concluded from it.
 func (d DomainAES) AESKeysPossible(pwdLastSet time.Time) (possible, known bool) {
+	if d.BelowAESLevel() {
+		// Still below the 2008 level: no AES keys yet, whenever the
+		// password was set (even if a 2008 DC made the RID 521 group).
+		return false, true
+	}
+	// At 2008 or higher without a RID 521 group (deleted, or not readable),
+	// or with an unknown level: nothing dates the raise to the 2008 level,
+	// so a password time cannot be placed before or after it.
 	if d.AESSince.IsZero() || pwdLastSet.IsZero() {
 		return false, false
 	}
