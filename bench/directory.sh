@@ -8,8 +8,8 @@
 #   - an incremental scan after 10 changes vs the full scan (ratio);
 #   - the exporter's peak RSS, and the SPN index's heap at 1M SPNs (measured, synthetic).
 # Figures, not assertions. Needs root (samba binds ports) and never touches the test world:
-# its own state dir, its own address. Run it inside a helper's network namespace, e.g.
-#   ip netns exec NAME env BENCH_ACCOUNTS=20000 bash bench/directory.sh
+# its own state dir, its own address (it can run beside the test world), e.g.
+#   BENCH_ACCOUNTS=20000 bash bench/directory.sh
 #
 # The fast load: the accounts go into sam.ldb with the DC stopped, through all of Samba's
 # modules, in one 'ldbadd --nosync -o batch_mode -o transaction_index_cache_size=1000000'
