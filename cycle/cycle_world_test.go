@@ -2,13 +2,9 @@ package cycle
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -81,43 +77,19 @@ func TestWorldStalledInstanceDelaysOnlyItself(t *testing.T) {
 }
 
 // standInConfig watches the named stand-ins of g, logging in with SQL
-// logins, in the world's domain (one DC, the Global Catalog on it); stall
-// gets stallTimeout as its timeout.
+// logins, in the world's domain; stall gets stallTimeout as its timeout.
 func standInConfig(t testing.TB, w *world.World, g *tdsserver.Group, names []string, stallTimeout string) *config.Config {
 	t.Helper()
-	dir := t.TempDir()
-	pw := filepath.Join(dir, "ldap-password")
-	sqlpw := filepath.Join(dir, "sql-password")
-	for file, secret := range map[string]string{pw: w.MonitorPassword, sqlpw: "Passw0rd!Sql1"} {
-		if err := os.WriteFile(file, []byte(secret), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, `domains:
-  - name: %s
-    netbios_name: CORP
-    domain_controllers: ["ldaps://%s"]
-    global_catalogs: ["ldaps://%s:3269"]
-    tls: {ca_file: %s}
-    bind: {method: simple, username: %s@%s, password: {file: %s}}
-    timeout: 10s
-sql_instances:
-`, w.Domain, w.DC1, w.DC1, w.CACert, w.MonitorUser, w.Domain, pw)
+	var in []world.Instance
 	for _, name := range names {
 		host, port, _ := net.SplitHostPort(g.Server(name).Addr())
 		timeout := "10s"
 		if name == "stall" {
 			timeout = stallTimeout
 		}
-		fmt.Fprintf(&b, "  - {name: %s, host: %s.%s, address: %s, port: %s, encrypt: disable, timeout: %s, auth: {method: sql, username: krbmon_sql, password: {file: %s}}}\n",
-			name, name, w.Domain, host, port, timeout, sqlpw)
+		in = append(in, world.Instance{Name: name, Address: host, Port: port, Timeout: timeout})
 	}
-	cfg, err := config.Parse("stand-ins.yml", []byte(b.String()))
-	if err != nil {
-		t.Fatalf("config:\n%s\n%v", b.String(), err)
-	}
-	return cfg
+	return w.Config(t, in, "")
 }
 
 // BenchmarkWorldCycle times whole collection cycles (every collector but

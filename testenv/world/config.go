@@ -11,8 +11,10 @@ import (
 )
 
 // Instance is a SQL instance of the world by its short host name, with
-// its service account when the configuration should name one.
-type Instance struct{ Name, Account string }
+// its service account when the configuration should name one. Address,
+// Port and Timeout, when set, point it at a SQL Server stand-in (which
+// speaks no TLS: encrypt is then disabled).
+type Instance struct{ Name, Account, Address, Port, Timeout string }
 
 // Config loads, through the real loader, a configuration for the world's
 // domain with the given SQL instances (host NAME.corp.test, NetBIOS name
@@ -42,6 +44,12 @@ sql_instances:
 	for _, inst := range instances {
 		fmt.Fprintf(&b, "  - {name: %s, host: %s.%s, netbios_name: %s, auth: {method: sql, username: krbmon_sql, password: {file: %s}}",
 			inst.Name, inst.Name, w.Domain, inst.Name, sqlpw)
+		if inst.Address != "" {
+			fmt.Fprintf(&b, ", address: %s, port: %s, encrypt: disable", inst.Address, inst.Port)
+		}
+		if inst.Timeout != "" {
+			fmt.Fprintf(&b, ", timeout: %s", inst.Timeout)
+		}
 		if inst.Account != "" {
 			fmt.Fprintf(&b, `, service_account: '%s'`, inst.Account)
 		}
