@@ -11,7 +11,17 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/kerberos_exporter ./cmd/kerberos_exporter
+# Version stamping as `make build` does it; pass the checkout's facts, e.g.
+#   docker build --build-arg REVISION=$(git rev-parse HEAD) --build-arg BRANCH=$(git rev-parse --abbrev-ref HEAD) .
+ARG REVISION=unknown
+ARG BRANCH=unknown
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w \
+      -X github.com/prometheus/common/version.Version=$(cat VERSION) \
+      -X github.com/prometheus/common/version.Revision=${REVISION} \
+      -X github.com/prometheus/common/version.Branch=${BRANCH} \
+      -X github.com/prometheus/common/version.BuildUser=docker \
+      -X github.com/prometheus/common/version.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)" \
+    -o /out/kerberos_exporter ./cmd/kerberos_exporter
 
 FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 COPY --from=build /out/kerberos_exporter /usr/local/bin/kerberos_exporter

@@ -8,8 +8,22 @@ export PATH := $(PATH):/usr/local/go/bin
 # module proxy into GOPATH/bin when that version is not there yet.
 GOLANGCI_LINT_VERSION ?= v2.15.0
 
+# Version stamping as Prometheus exporters do it (promu's ldflags): the
+# release from VERSION, the commit, branch, builder and build date from the
+# checkout, into prometheus/common/version. Overridable for packagers.
+OUT        ?= kerberos_exporter
+VERSION    ?= $(shell cat VERSION)
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD_USER ?= $(shell id -un 2>/dev/null || echo unknown)@$(shell hostname 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
+VERSION_PKG = github.com/prometheus/common/version
+LDFLAGS     = -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+              -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$(BUILD_USER) \
+              -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+
 build:
-	$(GO) build -o kerberos_exporter ./cmd/kerberos_exporter
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(OUT) ./cmd/kerberos_exporter
 
 # Every test: installs Debian packages it needs (as root), starts the Samba
 # AD test world, then runs unit, integration, alert, dashboard and browser tests.

@@ -107,6 +107,7 @@ func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []c
 	}
 	res := &Result{Config: cfg, Snapshot: c.snap, Status: c.statuses(collectors)}
 	res.Findings = diagnosis.Evaluate(cfg, c.snap)
+	res.Causes = diagnosis.Causes(res.Findings)
 	return res
 }
 

@@ -29,6 +29,8 @@ type Result struct {
 	Snapshot *facts.Snapshot
 	Status   map[string]Status
 	Findings []diagnosis.Finding
+	// Causes group the findings by root cause (diagnosis.Causes).
+	Causes []diagnosis.Cause
 }
 
 // Runner runs the enabled collectors in the background and keeps the last

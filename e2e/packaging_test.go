@@ -83,3 +83,42 @@ func TestDockerfilePinsBaseImagesByDigest(t *testing.T) {
 		t.Error("no FROM line in the Dockerfile")
 	}
 }
+
+// `make build` stamps the binary as Prometheus exporters are stamped: the
+// release from VERSION, and the checkout's revision and branch, and the
+// build date, all shown by --version.
+func TestMakeBuildStampsVersion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary with make")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	root := repoRoot(t)
+	bin := filepath.Join(t.TempDir(), "kerberos_exporter")
+	if out, err := exec.Command("make", "-C", root, "build", "OUT="+bin).CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--version: %v\n%s", err, out)
+	}
+	want, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(out)
+	if !strings.Contains(text, "version "+strings.TrimSpace(string(want))+" ") {
+		t.Errorf("--version does not show version %q:\n%s", strings.TrimSpace(string(want)), text)
+	}
+	if rev, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output(); err == nil {
+		if !strings.Contains(text, "revision: "+strings.TrimSpace(string(rev))) {
+			t.Errorf("--version does not show revision %s:\n%s", strings.TrimSpace(string(rev)), text)
+		}
+	}
+	for _, field := range []string{`branch: [^,)\s]+`, `build date:\s+\d{8}-\d\d:\d\d:\d\d`, `build user:\s+\S+@\S+`} {
+		if !regexp.MustCompile(field).MatchString(text) {
+			t.Errorf("--version lacks %s:\n%s", field, text)
+		}
+	}
+}

@@ -7,6 +7,7 @@ package diagnosis
 import (
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
@@ -45,6 +46,9 @@ type Finding struct {
 	// Script holds reviewable commands (PowerShell/cmd) that would fix it;
 	// the exporter never runs them.
 	Script []string `json:"script,omitempty"`
+	// FirstSeen is when this (check, target) was first seen active, kept
+	// across restarts in the state directory (zero when unknown).
+	FirstSeen time.Time `json:"first_seen,omitzero"`
 }
 
 // rules run in this order; each reads only the facts and the configuration.

@@ -78,6 +78,9 @@ type Report struct {
 	Collectors []Collector
 	Groups     []Group
 	Counts     Counts
+	// Causes are the findings grouped by root cause, most urgent first:
+	// what a person reads first.
+	Causes []diagnosis.Cause
 }
 
 // Pending is the report before any collection has completed: the
@@ -122,6 +125,7 @@ func New(cfg *config.Config, findings []diagnosis.Finding, collectors []Collecto
 	}
 	addGroup("", KindFleet)
 
+	r.Causes = diagnosis.Causes(findings)
 	sorted := append([]diagnosis.Finding(nil), findings...)
 	diagnosis.SortFindings(sorted)
 	for _, f := range sorted {
