@@ -73,7 +73,11 @@ func (c Counts) Total() int { return c.Critical + c.Warning + c.Info }
 type Report struct {
 	// Completed is false before the first collection cycle has finished;
 	// then there is nothing else to show.
-	Completed  bool
+	Completed bool
+	// FirstCycle marks the report of the exporter's first cycle since it
+	// started: it may have run while a target was still starting, and
+	// nothing is known yet of how long a finding has been there.
+	FirstCycle bool
 	Generated  time.Time
 	Collectors []Collector
 	Groups     []Group
