@@ -26,7 +26,7 @@ func sample() *Report {
 	}
 	findings := []diagnosis.Finding{
 		{
-			Check: "spn_registration_failed", Severity: diagnosis.Warning, Target: "sqlc", Instance: "sqlc",
+			Check: "spn_registration_failed", Severity: diagnosis.Warning, Target: "sqlc", Instance: "sqlc", Subject: `CORP\sqlsvc_c`,
 			Summary: "SQL Server could not register MSSQLSvc/sqlc.corp.test:1433 at start-up and it is missing",
 			Detail:  "At its last start-up SQL Server could not register MSSQLSvc/sqlc.corp.test:1433 (error 26067, Windows return code 0x2098).",
 			Fix:     "Grant CORP\\sqlsvc_c \"Validated write to service principal name\" on its own account object, then restart SQL Server.",
@@ -36,7 +36,7 @@ func sample() *Report {
 			},
 		},
 		{
-			Check: "spn_missing", Severity: diagnosis.Critical, Target: "MSSQLSvc/sqlc.corp.test:1433", Instance: "sqlc",
+			Check: "spn_missing", Severity: diagnosis.Critical, Target: "MSSQLSvc/sqlc.corp.test:1433", Instance: "sqlc", Subject: `CORP\sqlsvc_c`,
 			Summary: "SPN MSSQLSvc/sqlc.corp.test:1433 is not registered on any account",
 			Detail:  "No account in the forest holds MSSQLSvc/sqlc.corp.test:1433. A client asking the KDC for a ticket to it gets KDC_ERR_S_PRINCIPAL_UNKNOWN (error 7) and Windows silently falls back to NTLM: a linked server that uses the caller's credentials fails with \"Login failed for user 'NT AUTHORITY\\ANONYMOUS LOGON'\" (error 18456).",
 			Fix:     "Register the SPN on CORP\\sqlsvc_c, the account the service runs as, with setspn -S.",
@@ -44,6 +44,7 @@ func sample() *Report {
 		},
 		{
 			Check: "first_hop_ntlm", Severity: diagnosis.Critical, Target: "sqlc", Instance: "sqlc",
+			CausedBy: []diagnosis.FindingRef{{Check: "spn_missing", Target: "MSSQLSvc/sqlc.corp.test:1433"}},
 			Summary: "Connections to sqlc use NTLM where Kerberos is expected",
 			Detail:  "The exporter connected to sqlc from another host over TCP and was authenticated with NTLM.",
 			Fix:     "Fix the causes named here.",
@@ -56,7 +57,7 @@ func sample() *Report {
 			Script:  []string{"Set-ADAccountControl -AccountNotDelegated $false -Identity 'alice'"},
 		},
 		{
-			Check: "spn_missing", Severity: diagnosis.Critical, Target: "HTTP/crm.corp.test", Instance: "crm",
+			Check: "spn_missing", Severity: diagnosis.Critical, Target: "HTTP/crm.corp.test", Instance: "crm", Subject: `CORP\crmweb`,
 			Summary: "SPN HTTP/crm.corp.test is not registered on any account",
 			Detail:  "No account in the forest holds HTTP/crm.corp.test.",
 			Fix:     "Register it on CORP\\crmweb.",
