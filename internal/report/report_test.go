@@ -45,9 +45,9 @@ func sample() *Report {
 		{
 			Check: "first_hop_ntlm", Severity: diagnosis.Critical, Target: "sqlc", Instance: "sqlc",
 			CausedBy: []diagnosis.FindingRef{{Check: "spn_missing", Target: "MSSQLSvc/sqlc.corp.test:1433"}},
-			Summary: "Connections to sqlc use NTLM where Kerberos is expected",
-			Detail:  "The exporter connected to sqlc from another host over TCP and was authenticated with NTLM.",
-			Fix:     "Fix the causes named here.",
+			Summary:  "Connections to sqlc use NTLM where Kerberos is expected",
+			Detail:   "The exporter connected to sqlc from another host over TCP and was authenticated with NTLM.",
+			Fix:      "Fix the causes named here.",
 		},
 		{
 			Check: "user_sensitive", Severity: diagnosis.Warning, Target: "CORP\\alice",
