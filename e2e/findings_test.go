@@ -170,6 +170,7 @@ func TestRegistryTablesInReadmes(t *testing.T) {
 	for file, table := range map[string]string{
 		"README.md":        diagnosis.CheckTable(),
 		"alerts/README.md": diagnosis.AlertTable(),
+		"docs/causes.md":   diagnosis.CauseTable(),
 	} {
 		data, err := os.ReadFile(filepath.Join(repoRoot(t), file))
 		if err != nil {

@@ -134,6 +134,14 @@ var CauseKinds = []CauseKind{
 		Why:     "The KDC checks are silent, and clients that cannot reach a KDC cannot use Kerberos at all.",
 	},
 	{
+		Name: "kerberos_not_used", Subject: "the instance",
+		Checks:  []string{"first_hop_ntlm", "ntlm_clients"},
+		Meaning: "connections use NTLM where Kerberos is expected, and the exporter sees no cause in the directory",
+		Summary: "Connections to {subject} use NTLM",
+		Fix:     "Have clients connect by the FQDN and port the SPN is built from, and purge stale tickets (klist purge).",
+		Why:     "NTLM credentials cannot be delegated: linked servers that use the caller's identity fail with ANONYMOUS LOGON.",
+	},
+	{
 		Name: "krbtgt_rc4", Subject: "the domain",
 		Checks:  []string{"krbtgt_no_aes_keys"},
 		Meaning: "a domain's krbtgt account has no AES keys",
@@ -148,14 +156,6 @@ var CauseKinds = []CauseKind{
 		Summary: "Linked servers to {subject} fail their test ({n} affected)",
 		Fix:     "Check that {subject} answers, and the linked servers' remote logins and mappings.",
 		Why:     "The failure is not the ANONYMOUS LOGON of a broken delegation: the back end's availability, the remote login or the mapping is at fault.",
-	},
-	{
-		Name: "kerberos_not_used", Subject: "the instance",
-		Checks:  []string{"first_hop_ntlm", "ntlm_clients"},
-		Meaning: "connections use NTLM where Kerberos is expected, and the exporter sees no cause in the directory",
-		Summary: "Connections to {subject} use NTLM",
-		Fix:     "Have clients connect by the FQDN and port the SPN is built from, and purge stale tickets (klist purge).",
-		Why:     "NTLM credentials cannot be delegated: linked servers that use the caller's identity fail with ANONYMOUS LOGON.",
 	},
 	{
 		Name: "second_hop_fails", Subject: "the middle instance",

@@ -117,6 +117,7 @@ func (in *input) kdcPrincipalUnknown(t facts.TicketProbe, holders []string) Find
 		f.Severity = Critical
 	}
 	// a missing SPN whose account the directory checks could not name
+	f.Cause = "service_account_spns"
 	f.Subject = orDefault(in.directoryAccount(t.Target), t.Target)
 	if f.Subject != t.Target {
 		f.Subject = in.accountSubject(f.Subject)
