@@ -35,12 +35,20 @@ var (
 		prometheus.BuildFQName(collector.Namespace, "", "finding"),
 		"A diagnosis finding that is active now (1). check names the rule, target what it is about.",
 		[]string{"check", "severity", "target"}, nil)
+	rootCauseDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(collector.Namespace, "", "root_cause"),
+		"A root cause that is active now (1): findings that share one thing to fix. cause names its kind, subject the account, DC, host or domain the fix changes.",
+		[]string{"cause", "severity", "subject"}, nil)
+	rootCauseAffectedDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(collector.Namespace, "", "root_cause_affected"),
+		"Number of distinct targets (SPNs, instances, linked servers, ...) a root cause affects: its blast radius.",
+		[]string{"cause", "severity", "subject"}, nil)
 )
 
 // ownDescs are the exporter's own metrics.
 var ownDescs = []*prometheus.Desc{
 	collectorSuccessDesc, collectorDurationDesc, collectorLastSuccessDesc,
-	lastCollectionDesc, sqlInstanceInfoDesc, findingDesc,
+	lastCollectionDesc, sqlInstanceInfoDesc, findingDesc, rootCauseDesc, rootCauseAffectedDesc,
 }
 
 // Exporter serves the last completed Result as metrics. Collect does no
@@ -71,7 +79,7 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect emits the exporter's own metrics, every enabled collector's
-// metrics and the active findings.
+// metrics, the active findings and their root causes.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	res := e.last()
 	if res == nil {
@@ -105,6 +113,10 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(lastCollectionDesc, prometheus.GaugeValue, float64(res.Snapshot.Finished.UnixNano())/1e9)
 	for _, f := range res.Findings {
 		ch <- prometheus.MustNewConstMetric(findingDesc, prometheus.GaugeValue, 1, f.Check, string(f.Severity), f.Target)
+	}
+	for _, c := range res.Causes {
+		ch <- prometheus.MustNewConstMetric(rootCauseDesc, prometheus.GaugeValue, 1, c.Cause, string(c.Severity), c.Subject)
+		ch <- prometheus.MustNewConstMetric(rootCauseAffectedDesc, prometheus.GaugeValue, float64(len(c.Affected)), c.Cause, string(c.Severity), c.Subject)
 	}
 }
 

@@ -164,12 +164,14 @@ func TestRegistryAlertsExist(t *testing.T) {
 	}
 }
 
-// TestRegistryTablesInReadmes: README.md's table of checks and
-// alerts/README.md's table of finding → alert are the registry's.
+// TestRegistryTablesInReadmes: README.md's table of checks,
+// alerts/README.md's table of finding → alert and docs/causes.md's table of
+// kinds of causes are the registries'.
 func TestRegistryTablesInReadmes(t *testing.T) {
 	for file, table := range map[string]string{
 		"README.md":        diagnosis.CheckTable(),
 		"alerts/README.md": diagnosis.AlertTable(),
+		"docs/causes.md":   diagnosis.CauseTable(),
 	} {
 		data, err := os.ReadFile(filepath.Join(repoRoot(t), file))
 		if err != nil {

@@ -20,7 +20,7 @@ func accountFindings(in *input) []Finding {
 		group := in.accountGroup(a.Name)
 		if !a.Found {
 			out = append(out, Finding{
-				Check: "account_not_found", Severity: Warning, Target: a.Name, Instance: group,
+				Check: "account_not_found", Severity: Warning, Target: a.Name, Instance: group, Subject: in.accountSubject(a.Name),
 				Summary: fmt.Sprintf("Service account %s does not exist in the directory", a.Name),
 				Detail:  fmt.Sprintf("No directory object is named %s, so no SPN can be registered on it and none of its delegation settings can be checked. Either the configuration names the wrong account or the service runs as an account that was deleted.", a.Name),
 				Fix:     "Check the service's logon account and correct service_account in the configuration, or the account itself.",
@@ -29,7 +29,7 @@ func accountFindings(in *input) []Finding {
 		}
 		if a.Disabled {
 			out = append(out, Finding{
-				Check: "account_disabled", Severity: Critical, Target: a.Name, Instance: group,
+				Check: "account_disabled", Severity: Critical, Target: a.Name, Instance: group, Subject: in.accountSubject(a.Name),
 				Summary: fmt.Sprintf("Service account %s is disabled", a.Name),
 				Detail:  fmt.Sprintf("The KDC issues no tickets for the SPNs of a disabled account, so Kerberos logons to its services fail or fall back to NTLM, and a service running as %s will not start again after a restart.", a.Name),
 				Fix:     "Enable the account, if it is still the service's account.",
@@ -38,7 +38,7 @@ func accountFindings(in *input) []Finding {
 		}
 		if a.Locked {
 			out = append(out, Finding{
-				Check: "account_locked", Severity: Critical, Target: a.Name, Instance: group,
+				Check: "account_locked", Severity: Critical, Target: a.Name, Instance: group, Subject: in.accountSubject(a.Name),
 				Summary: fmt.Sprintf("Service account %s is locked out", a.Name),
 				Detail:  fmt.Sprintf("A locked account cannot log on: the service running as %s will not start again, cannot get its own tickets (so cannot delegate), and something is trying wrong passwords for it (a stale password on another host or task).", a.Name),
 				Fix:     "Find what uses the old password (the DC's security log, event 4740, names the source), correct it, then unlock the account.",
@@ -57,7 +57,7 @@ func accountFindings(in *input) []Finding {
 
 func (in *input) rc4Only(a facts.Account, group string) Finding {
 	f := Finding{
-		Check: "account_rc4_only", Severity: Warning, Target: a.Name, Instance: group,
+		Check: "account_rc4_only", Severity: Warning, Target: a.Name, Instance: group, Subject: in.accountSubject(a.Name),
 		Summary: fmt.Sprintf("%s allows no AES encryption (msDS-SupportedEncryptionTypes 0x%x)", a.Name, a.SupportedEncTypes),
 		Detail:  fmt.Sprintf("Tickets for the SPNs of %s can only be encrypted with RC4 (or DES). Where RC4 is disabled for Kerberos — by policy, or on clients and DCs hardened by the Windows updates that retire RC4 — the KDC answers KDC_ERR_ETYPE_NOSUPP and clients fall back to NTLM.", a.Name),
 		Fix:     "Allow AES128 and AES256 on the account; if its password predates the domain's AES support, reset it (and give the service the new password) so that AES keys exist.",
@@ -75,15 +75,26 @@ func (in *input) rc4Only(a facts.Account, group string) Finding {
 
 func (in *input) unconstrained(a facts.Account, group string) Finding {
 	f := Finding{
-		Check: "delegation_unconstrained", Severity: Warning, Target: a.Name, Instance: group,
+		Check: "delegation_unconstrained", Severity: Warning, Target: a.Name, Instance: group, Subject: in.accountSubject(a.Name),
 		Summary: fmt.Sprintf("%s is trusted for delegation to any service (unconstrained)", a.Name),
 		Detail:  fmt.Sprintf("Unconstrained delegation works, but every user who connects to a service running as %s leaves a forwardable TGT with it, usable against any service in the forest by whoever controls that service. It also stops at forest trusts since 2019.", a.Name),
 		Fix:     "Replace it with constrained delegation to the back ends' SPNs (Kerberos only) or resource-based constrained delegation, then turn unconstrained delegation off.",
 	}
+	// One line per back end's SPNs, however many linked servers (of one
+	// or several front ends running as the account) reach it.
+	var spnSets []string
+	links := map[string][]string{}
 	for _, p := range in.snap.DelegationPaths {
 		if in.sameAccount(p.FromAccount, a.Name) && !p.ConstrainedListed && !p.RBCD && len(p.TargetSPNs) > 0 {
-			f.Script = append(f.Script, fmt.Sprintf("%s -Add @{'msDS-AllowedToDelegateTo'=%s}  # keeps linked server %s working", in.setAD(a.Name), joinQuoted(p.TargetSPNs), linkTarget(p.FromInstance, p.LinkedServer)))
+			set := joinQuoted(p.TargetSPNs)
+			if links[set] == nil {
+				spnSets = append(spnSets, set)
+			}
+			links[set] = append(links[set], linkTarget(p.FromInstance, p.LinkedServer))
 		}
+	}
+	for _, set := range spnSets {
+		f.Script = append(f.Script, fmt.Sprintf("%s -Add @{'msDS-AllowedToDelegateTo'=%s}  # keeps %s %s working", in.setAD(a.Name), set, plural(len(links[set]), "linked server", "linked servers"), listing(links[set])))
 	}
 	f.Script = append(f.Script, "Set-ADAccountControl -TrustedForDelegation $false -Identity "+in.adIdentity(a.Name))
 	return f

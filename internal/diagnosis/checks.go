@@ -24,9 +24,13 @@ import (
 //     the check in that alert's expression in alerts/kerberos_exporter.rules.yml
 //     and add it to the catch-alls' check!~ exclusion, which must equal
 //     CatchAllExclusion();
-//  4. regenerate README.md's check table from CheckTable() and
-//     alerts/README.md's from AlertTable();
-//  5. run `go test ./internal/diagnosis ./e2e ./cmd/kerberos_exporter`: they
+//  4. list it in the CauseKinds entry (causes.go) whose cause its findings
+//     belong to, setting Finding.Subject (and Finding.Cause, CausedBy) where
+//     the kind's default does not fit;
+//  5. regenerate README.md's check table from CheckTable(),
+//     alerts/README.md's from AlertTable() and docs/causes.md's from
+//     CauseTable();
+//  6. run `go test ./internal/diagnosis ./e2e ./cmd/kerberos_exporter`: they
 //     say what is out of step, and the end-to-end test checks that the rules
 //     fire exactly one alert, of the declared severity, per finding.
 type Check struct {

@@ -65,7 +65,7 @@ func clockFindings(in *input) []Finding {
 			detail += " If the DC drifted, every client and server that it answers is at risk; if the exporter's host drifted, only its own measurements are."
 		}
 		out = append(out, Finding{
-			Check: "clock_skew_dc", Severity: sev, Target: d.dc.Address,
+			Check: "clock_skew_dc", Severity: sev, Target: d.dc.Address, Subject: where,
 			Summary: fmt.Sprintf("%s's clock is %s the exporter's", d.dc.Address, fmtSkew(d.skew)),
 			Detail:  detail,
 			Fix:     fmt.Sprintf("Resynchronise %s with the domain time hierarchy (the PDC emulator should follow a reliable external source).", where),
@@ -92,7 +92,7 @@ func clockFindings(in *input) []Finding {
 			}
 		}
 		out = append(out, Finding{
-			Check: "clock_skew_sql", Severity: sev, Target: inst.Name, Instance: inst.Name,
+			Check: "clock_skew_sql", Severity: sev, Target: inst.Name, Instance: inst.Name, Subject: orDefault(inst.Host, inst.Name),
 			Summary: fmt.Sprintf("%s's clock is %s the exporter's", inst.Name, fmtSkew(s.ClockSkew)),
 			Detail:  detail,
 			Fix:     fmt.Sprintf("Resynchronise %s's host with the domain time hierarchy.", inst.Name),
@@ -125,7 +125,7 @@ func (in *input) hopClockFindings() []Finding {
 			}
 			seen[strings.ToLower(back)] = true
 			out = append(out, Finding{
-				Check: "clock_skew_hop", Severity: sev, Target: linkTarget(name, sv.Name), Instance: in.group(name),
+				Check: "clock_skew_hop", Severity: sev, Target: linkTarget(name, sv.Name), Instance: in.group(name), Subject: back,
 				Summary: fmt.Sprintf("%s's clock is %s %s's (linked server %s)", back, fmtSkew(skew), name, sv.Name),
 				Detail:  fmt.Sprintf("The two ends of linked server %s differ by %s. %s On a second hop that means %s.", sv.Name, abs(skew).Round(time.Second), skewConsequence, anonymousLogon),
 				Fix:     "Resynchronise both hosts with the domain time hierarchy.",

@@ -56,6 +56,7 @@ func (in *input) cnameSPN(c facts.CanonicalSPN) Finding {
 	}
 	f := Finding{
 		Check: "spn_cname_mismatch", Severity: sev, Target: c.SPN, Instance: in.group(c.Target),
+		Subject: in.accountSubject(c.ExpectedAccount),
 		Summary: fmt.Sprintf("Clients reaching %s through the alias %s ask for %s, which %s", c.Target, c.Alias, c.Requested, describeHolders(c.Holders, c.ExpectedAccount)),
 	}
 	consequence := "they get no ticket and fall back to NTLM, whose credentials cannot be delegated to a second hop"

@@ -68,6 +68,7 @@ func delegationFindings(in *input) []Finding {
 		case delegationCrossDomain:
 			f := Finding{
 				Check: "delegation_cross_domain", Severity: Critical, Target: target, Instance: in.group(p.FromInstance),
+				Subject: in.accountSubject(p.FromAccount),
 				Summary: fmt.Sprintf("%s may delegate to %s only by constrained delegation, which does not cross domains", p.FromAccount, p.ToTarget),
 				Detail: fmt.Sprintf("%s (%s) lists %s's SPN in msDS-AllowedToDelegateTo, but %s runs as %s in another domain (%s). Classic constrained delegation works only within one domain, so the second hop of linked server %s fails with %s.",
 					p.FromAccount, in.accountDomain(p.FromAccount, p.FromInstance), p.ToTarget, p.ToTarget, p.ToAccount, in.accountDomain(p.ToAccount, p.ToTarget), p.LinkedServer, anonymousLogon),
@@ -78,6 +79,7 @@ func delegationFindings(in *input) []Finding {
 		case delegationCrossForest:
 			out = append(out, Finding{
 				Check: "delegation_cross_domain", Severity: Warning, Target: target, Instance: in.group(p.FromInstance),
+				Subject: in.accountSubject(p.FromAccount),
 				Summary: fmt.Sprintf("%s delegates to %s in another domain by unconstrained delegation only", p.FromAccount, p.ToTarget),
 				Detail: fmt.Sprintf("%s (%s) and %s's account %s (%s) are in different domains. Unconstrained delegation works within a forest, but across a forest trust it is blocked by default since the July 2019 updates (EnableTGTDelegation = No), and the second hop then fails with %s.",
 					p.FromAccount, in.accountDomain(p.FromAccount, p.FromInstance), p.ToTarget, p.ToAccount, in.accountDomain(p.ToAccount, p.ToTarget), anonymousLogon),
@@ -92,6 +94,7 @@ func delegationFindings(in *input) []Finding {
 func (in *input) delegationMissing(p facts.DelegationPath, target string) Finding {
 	f := Finding{
 		Check: "delegation_missing", Severity: Critical, Target: target, Instance: in.group(p.FromInstance),
+		Subject: in.accountSubject(p.FromAccount),
 		Summary: fmt.Sprintf("%s may not delegate users' credentials to %s (linked server %s)", p.FromAccount, p.ToTarget, p.LinkedServer),
 		Detail: fmt.Sprintf("Linked server %s on %s connects to %s with the caller's own credentials, so %s must be allowed to delegate them: by constrained delegation listing %s, by resource-based constrained delegation on %s, or (least safe) unconstrained delegation. None is set, so %s cannot pass the user's Kerberos ticket on and %s answers the second hop with %s.",
 			p.LinkedServer, p.FromInstance, p.ToTarget, p.FromAccount, listing(p.TargetSPNs), p.ToAccount, p.FromInstance, p.ToTarget, anonymousLogon),
@@ -106,9 +109,10 @@ func (in *input) delegationMissing(p facts.DelegationPath, target string) Findin
 	if len(p.TargetSPNs) > 0 {
 		f.Script = append(f.Script, in.setAD(p.FromAccount)+" -Add @{'msDS-AllowedToDelegateTo'="+joinQuoted(p.TargetSPNs)+"}")
 	}
-	f.Script = append(f.Script, "# or, instead, resource-based constrained delegation on the back end:")
+	// The alternative rides on its own line, so that the lines of several
+	// back ends stay each with its own when a cause gathers them.
 	for _, l := range in.rbcdScript(p) {
-		f.Script = append(f.Script, "# "+l)
+		f.Script = append(f.Script, "# or, instead, resource-based constrained delegation on the back end: "+l)
 	}
 	return f
 }

@@ -45,7 +45,7 @@ func TestDelegationRules(t *testing.T) {
 			contains: map[string][]string{"delegation_missing": {
 				"ANONYMOUS LOGON",
 				`Set-ADUser 'sqlsvc_a' -Add @{'msDS-AllowedToDelegateTo'='MSSQLSvc/sqlb.corp.test:1433','MSSQLSvc/sqlb.corp.test'}`,
-				`# Set-ADUser 'sqlsvc_b' -PrincipalsAllowedToDelegateToAccount (Get-ADUser 'sqlsvc_a')`,
+				`# or, instead, resource-based constrained delegation on the back end: Set-ADUser 'sqlsvc_b' -PrincipalsAllowedToDelegateToAccount (Get-ADUser 'sqlsvc_a')`,
 			}},
 		},
 		{

@@ -46,10 +46,29 @@ type Finding struct {
 	// Script holds reviewable commands (PowerShell/cmd) that would fix it;
 	// the exporter never runs them.
 	Script []string `json:"script,omitempty"`
+	// Cause and Subject place it under its root cause (see Causes): the
+	// kind of cause, one of CauseKinds ("" for the first kind that lists
+	// its check), and the one thing that cause's fix changes, such as an
+	// account, a DC, a host or a domain ("" for its target).
+	Cause   string `json:"cause,omitempty"`
+	Subject string `json:"subject,omitempty"`
+	// CausedBy are the findings of the same snapshot that explain this one,
+	// most telling first: it is shown under the cause of the first of them
+	// that is present, and under its own cause when none is.
+	CausedBy []FindingRef `json:"caused_by,omitempty"`
 	// FirstSeen is when this (check, target) was first seen active, kept
 	// across restarts in the state directory (zero when unknown).
 	FirstSeen time.Time `json:"first_seen,omitzero"`
 }
+
+// FindingRef names a finding by its check and target.
+type FindingRef struct {
+	Check  string `json:"check"`
+	Target string `json:"target"`
+}
+
+// Ref names the finding.
+func (f Finding) Ref() FindingRef { return FindingRef{f.Check, f.Target} }
 
 // rules run in this order; each reads only the facts and the configuration.
 var rules = []func(*input) []Finding{

@@ -190,7 +190,7 @@ func dcFindings(in *input) []Finding {
 			Fix:     fmt.Sprintf("Check that %s runs and that LDAP (389/636) and Kerberos (88) reach it from the exporter's network.", dc.Address),
 		}
 		if !up[domain] {
-			f.Severity = Critical
+			f.Severity, f.Subject = Critical, domain // the whole domain is out of reach
 			f.Detail = fmt.Sprintf("The exporter could not reach %s over LDAP (%s), nor any other domain controller of %s: the SPN, delegation and account checks of that domain are silent, and if clients cannot reach them either, nobody gets Kerberos tickets.", dc.Address, orDefault(dc.Error, "no answer"), dc.Domain)
 		}
 		out = append(out, f)

@@ -391,3 +391,47 @@ func fmtSkew(d time.Duration) string {
 	}
 	return fmt.Sprintf("%s %s", d.Round(time.Second), dir)
 }
+
+// ---- what causes are about (see Causes) ----
+
+// accountSubject spells an account the same way wherever a finding names
+// it as the subject of its cause: NETBIOS\sam for an account of a
+// configured domain, the name as given otherwise.
+func (in *input) accountSubject(name string) string {
+	d, sam := splitAccount(name)
+	if d == "" && len(in.cfg.Domains) == 1 {
+		d = in.cfg.Domains[0].Name
+	}
+	if d == "" || isMachineLocalPrefix(d) {
+		return name
+	}
+	if cd := in.cfg.FindDomain(d); cd != nil {
+		return strings.ToUpper(cd.NetBIOS()) + `\` + sam
+	}
+	return name
+}
+
+// domainSubject is the DNS name of the domain a target lives in: its
+// account's, else its configured domain's, else the only configured one.
+func (in *input) domainSubject(account, target string) string {
+	if d := in.accountDomain(account, target); d != "" {
+		return d
+	}
+	if s := in.service(target); s != nil {
+		if d := in.accountDomain(s.Account, ""); d != "" {
+			return d
+		}
+	}
+	if len(in.cfg.Domains) > 0 {
+		return strings.ToLower(in.cfg.Domains[0].Name)
+	}
+	return "the domain"
+}
+
+// exporterSubject names the exporter's login on an instance.
+func (in *input) exporterSubject(instance string) string {
+	return orDefault(in.exporterIdentity(instance), "the exporter")
+}
+
+// ref names a finding that explains another.
+func ref(check, target string) FindingRef { return FindingRef{check, target} }

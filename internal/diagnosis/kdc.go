@@ -81,7 +81,7 @@ func kdcFindings(in *input) []Finding {
 	for _, holder := range sortedKeys(noAES) {
 		spns := noAES[holder]
 		out = append(out, Finding{
-			Check: "account_no_aes_keys", Severity: Critical, Target: holder, Instance: in.accountGroup(holder),
+			Check: "account_no_aes_keys", Severity: Critical, Target: holder, Instance: in.accountGroup(holder), Subject: in.accountSubject(holder),
 			Summary: fmt.Sprintf("The KDC has no usable key for %s (KDC_ERR_ETYPE_NOSUPP)", holder),
 			Detail:  fmt.Sprintf("The exporter's ticket requests for %s failed with KDC_ERR_ETYPE_NOSUPP (error 14): the account holding them has no key of a type the KDC and the client share. Typically its password was last set before the domain could make AES keys, so it has only RC4 keys, and RC4 is not allowed. Clients fall back to NTLM.", listing(spns)),
 			Fix:     "Reset the account's password (and give the service the new one; a gMSA does this itself), so that AES keys are made, and allow AES on it.",
@@ -108,12 +108,19 @@ func (in *input) kdcPrincipalUnknown(t facts.TicketProbe, holders []string) Find
 	}
 	f.Severity = Warning
 	if len(holders) == 1 {
+		f.Cause, f.Subject = "kdc_refuses_tickets", orDefault(t.Realm, in.cfg.Kerberos.Realm)
 		f.Detail = fmt.Sprintf("The directory shows %s on %s, but the KDC that answered the exporter says it does not know it (error 7). Either the SPN has not replicated to that DC yet, or it is held in another domain whose KDC the request was not referred to. Clients asking that KDC fall back to NTLM.", t.SPN, holders[0])
 		f.Fix = "Check replication to every DC (repadmin /syncall, or wait for it) and which domain holds the SPN."
 		return f
 	}
 	if in.expectsKerberos(t.Target) && !isSecondarySQLSPN(t.SPN) {
 		f.Severity = Critical
+	}
+	// a missing SPN whose account the directory checks could not name
+	f.Cause = "service_account_spns"
+	f.Subject = orDefault(in.directoryAccount(t.Target), t.Target)
+	if f.Subject != t.Target {
+		f.Subject = in.accountSubject(f.Subject)
 	}
 	f.Detail = fmt.Sprintf("The KDC answered KDC_ERR_S_PRINCIPAL_UNKNOWN (error 7) for %s: no account holds it as far as the KDC knows. Clients get no ticket and silently fall back to NTLM, and their credentials cannot be delegated to a linked server (%s).", t.SPN, anonymousLogon)
 	f.Fix = "Register the SPN on the account the service runs as with setspn -S (the exporter's directory checks did not look it up, so it cannot name the account)."
@@ -128,7 +135,14 @@ func (in *input) kdcTicketFailed(t facts.TicketProbe) Finding {
 	if t.Error != "" {
 		detail += ". " + t.Error
 	}
+	var causedBy []FindingRef
+	if holders, _ := in.spnHolders(t.SPN); len(holders) == 1 {
+		if a := in.account(holders[0]); a != nil {
+			causedBy = append(causedBy, ref("account_disabled", a.Name), ref("account_locked", a.Name), ref("account_rc4_only", a.Name), ref("account_no_aes_keys", a.Name))
+		}
+	}
 	return Finding{
+		Subject: orDefault(t.Realm, in.cfg.Kerberos.Realm), CausedBy: causedBy,
 		Check: "kdc_ticket_failed", Severity: Warning, Target: t.SPN, Instance: in.group(t.Target),
 		Summary: fmt.Sprintf("The KDC refused a ticket for %s: %s", t.SPN, name),
 		Detail:  detail + ".",

@@ -111,6 +111,7 @@ func (in *input) rc4Ticket(t facts.TicketProbe) Finding {
 		return f
 	}
 	holder := holders[0]
+	f.Subject = in.accountSubject(holder)
 	f.Detail += fmt.Sprintf(" The SPN is held by %s.", holder)
 	reset := in.resetLine(holder)
 	if a, d := in.accountKeys(holder); a != nil {
@@ -141,6 +142,7 @@ func (in *input) rc4Ticket(t facts.TicketProbe) Finding {
 func (in *input) accountNoAES(a facts.AccountKeys, d facts.DomainAES) Finding {
 	f := Finding{
 		Check: "account_no_aes_keys", Severity: Warning, Target: a.Name, Instance: in.accountGroup(a.Name),
+		Subject: in.accountSubject(a.Name),
 		Summary: fmt.Sprintf("%s has no AES keys: its password predates the domain's AES support", a.Name),
 		Detail: fmt.Sprintf("The password of %s was last set on %s, before %s could make AES keys (its Read-only Domain Controllers group was created on %s), so the account has an RC4 key only. Once the domain controllers enforce AES (the 2026 updates for CVE-2026-20833 do so for accounts without msDS-SupportedEncryptionTypes) the KDC answers KDC_ERR_ETYPE_NOSUPP (error 14) for its SPNs: no ticket, NTLM fallback, and no delegation to linked servers.",
 			a.Name, a.PwdLastSet.UTC().Format("2006-01-02"), d.Domain, d.AESSince.UTC().Format("2006-01-02")),

@@ -94,6 +94,15 @@ func (in *input) spnMissing(e facts.ExpectedSPN) Finding {
 		Summary: fmt.Sprintf("SPN %s is not registered on any account", e.SPN),
 		Detail:  detail,
 	}
+	switch {
+	case isSecondarySQLSPN(e.SPN):
+		// one decision for the domain: register these forms everywhere or not
+		f.Cause, f.Subject = "spn_form_policy", in.domainSubject(e.ExpectedAccount, e.Target)
+	case e.ExpectedAccount != "":
+		f.Subject = in.accountSubject(e.ExpectedAccount)
+	default:
+		f.Subject = e.Target
+	}
 	if e.ExpectedAccount != "" {
 		f.Fix = fmt.Sprintf("Register the SPN on %s, the account the service runs as, with setspn -S (it refuses to create a duplicate); or let SQL Server register it itself by granting its account the right to write its own SPNs, then restart it.", e.ExpectedAccount)
 		f.Script = []string{setspn("-S", e.SPN, e.ExpectedAccount)}
@@ -107,6 +116,7 @@ func (in *input) spnMissing(e facts.ExpectedSPN) Finding {
 func (in *input) spnWrongAccount(e facts.ExpectedSPN, holder string) Finding {
 	return Finding{
 		Check: "spn_wrong_account", Severity: Critical, Target: e.SPN, Instance: in.group(e.Target),
+		Subject: in.accountSubject(e.ExpectedAccount),
 		Summary: fmt.Sprintf("SPN %s is registered on %s, not on %s that runs the service", e.SPN, holder, e.ExpectedAccount),
 		Detail: fmt.Sprintf("Clients get tickets for %s encrypted with the key of %s, which the service running as %s cannot decrypt. This is worse than a missing SPN: there is no fallback to NTLM, the logon fails with KRB_AP_ERR_MODIFIED and clients see %s",
 			e.SPN, holder, e.ExpectedAccount, sspiContext),
@@ -142,6 +152,11 @@ func (in *input) spnDuplicate(spn, expectedAccount string, holders []string, tar
 		Summary: fmt.Sprintf("SPN %s is held by %d accounts: %s", spn, len(holders), strings.Join(holders, ", ")),
 		Detail: fmt.Sprintf("SPNs must be unique in the forest; when several accounts hold one, neither works properly. A Windows KDC refuses to choose (event 11, KDC_ERR_S_PRINCIPAL_UNKNOWN) and clients fall back to NTLM; a KDC that picks one account makes the service running as the other fail with KRB_AP_ERR_MODIFIED. Holders: %s.",
 			strings.Join(holders, ", ")),
+	}
+	if keeper != "" {
+		f.Subject = in.accountSubject(keeper)
+	} else {
+		f.Subject = strings.Join(sortedFold(holders), ", ") // the accounts that share it
 	}
 	if keeper == "" {
 		f.Fix = "Keep the SPN on the account the service runs as and delete it from every other account (setspn -D). The exporter cannot tell which account runs it: check the service's logon account first."
@@ -243,6 +258,7 @@ func registrationFindings(in *input) []Finding {
 func (in *input) registrationUnknown(instance string, el *facts.ErrorLog) Finding {
 	f := Finding{
 		Check: "spn_registration_unknown", Severity: Info, Target: instance, Instance: in.group(instance),
+		Subject: in.exporterSubject(instance),
 		Summary: "SPN registration at start-up is unknown: the exporter may not read the error log",
 		Fix:     "Grant the exporter's login VIEW ANY ERROR LOG (SQL Server 2022 and later) or membership of securityadmin (earlier versions), which sp_readerrorlog requires.",
 	}
@@ -274,7 +290,10 @@ func (in *input) registrationFailed(instance string, failed, absent []facts.SPNR
 	}
 	detail := fmt.Sprintf("At its last start-up SQL Server could not register %s (error 26067, Windows return code %s). %s",
 		listing(spns), strings.Join(sortedKeys(codes), ", "), returnCodeMeaning(sortedKeys(codes), who))
-	f := Finding{Check: "spn_registration_failed", Target: instance, Instance: in.group(instance)}
+	f := Finding{Check: "spn_registration_failed", Target: instance, Instance: in.group(instance), Subject: instance}
+	if account != "" {
+		f.Subject = in.accountSubject(account)
+	}
 	if len(absent) == 0 {
 		f.Severity = Info
 		f.Summary = fmt.Sprintf("SQL Server could not register its %s at start-up, but %s registered by hand", plural(len(failed), "SPN", "SPNs"), plural(len(failed), "it is", "they are"))
@@ -375,4 +394,11 @@ func psArg(s string) string {
 		return s
 	}
 	return psQuote(s)
+}
+
+// sortedFold sorts names case-insensitively, in a copy.
+func sortedFold(names []string) []string {
+	out := append([]string(nil), names...)
+	sort.Slice(out, func(i, j int) bool { return strings.ToLower(out[i]) < strings.ToLower(out[j]) })
+	return out
 }

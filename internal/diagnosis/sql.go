@@ -31,6 +31,7 @@ func sqlFindings(in *input) []Finding {
 		if len(denied) > 0 {
 			out = append(out, Finding{
 				Check: "exporter_permission_denied", Severity: Info, Target: inst.Name, Instance: inst.Name,
+				Subject: in.exporterSubject(inst.Name),
 				Summary: fmt.Sprintf("The exporter's login may not run %d of its queries on %s", len(denied), inst.Name),
 				Detail:  fmt.Sprintf("These queries failed for lack of a grant, so the facts they read are missing and their checks stay silent: %s.", strings.Join(denied, ", ")),
 				Fix:     "Grant the exporter's login VIEW SERVER STATE (VIEW SERVER PERFORMANCE STATE on SQL Server 2022) and VIEW ANY DEFINITION.",
@@ -58,7 +59,9 @@ func sqlFindings(in *input) []Finding {
 			out = append(out, in.firstHopNTLM(inst.Name, s))
 		}
 		if clients := otherClients(s.NTLMClients); expect && len(clients) > 0 {
-			out = append(out, ntlmClients(inst.Name, inst.Host, clients))
+			f := ntlmClients(inst.Name, inst.Host, clients)
+			f.CausedBy = in.kerberosCauseRefs(inst.Name)
+			out = append(out, f)
 		}
 	}
 	return out
@@ -112,12 +115,16 @@ func (in *input) sqlUnreachable(name string, s *facts.SQLInstance) Finding {
 	} else {
 		detail += " This is not a Kerberos finding by itself, but " + silent
 	}
-	return Finding{
+	f := Finding{
 		Check: "sql_unreachable", Severity: Warning, Target: name, Instance: name,
 		Summary: fmt.Sprintf("The exporter cannot log in to %s: %s", name, why),
 		Detail:  detail,
 		Fix:     fix,
 	}
+	if kerberosFailure {
+		f.CausedBy = in.kerberosCauseRefs(name)
+	}
+	return f
 }
 
 func (in *input) firstHopNTLM(name string, s *facts.SQLInstance) Finding {
@@ -137,9 +144,10 @@ func (in *input) firstHopNTLM(name string, s *facts.SQLInstance) Finding {
 	}
 	return Finding{
 		Check: "first_hop_ntlm", Severity: Critical, Target: name, Instance: name,
-		Summary: fmt.Sprintf("Connections to %s use NTLM where Kerberos is expected", name),
-		Detail:  detail,
-		Fix:     "Fix the causes named here (their own findings carry the commands). New connections then use Kerberos; existing ones keep NTLM until they reconnect.",
+		Summary:  fmt.Sprintf("Connections to %s use NTLM where Kerberos is expected", name),
+		Detail:   detail,
+		Fix:      "Fix the causes named here (their own findings carry the commands). New connections then use Kerberos; existing ones keep NTLM until they reconnect.",
+		CausedBy: in.kerberosCauseRefs(name),
 	}
 }
 
@@ -316,9 +324,11 @@ func (in *input) hopAnonymous(instance string, sv facts.LinkedServer, target str
 	detail += fmt.Sprintf(". %s could not present the user's identity, so the back end saw ANONYMOUS LOGON; every user of the linked server fails the same way.", instance)
 	return Finding{
 		Check: "linked_server_hop_anonymous", Severity: Critical, Target: target, Instance: in.group(instance),
-		Summary: fmt.Sprintf("The second hop through %s fails with ANONYMOUS LOGON", target),
-		Detail:  detail + " " + in.hopCauseSentence(instance, sv),
-		Fix:     "Fix the causes named here (their own findings carry the commands), then purge the middle server's cached tickets (restart its SQL Server service) and test again.",
+		Summary:  fmt.Sprintf("The second hop through %s fails with ANONYMOUS LOGON", target),
+		Detail:   detail + " " + in.hopCauseSentence(instance, sv),
+		Fix:      "Fix the causes named here (their own findings carry the commands), then purge the middle server's cached tickets (restart its SQL Server service) and test again.",
+		Subject:  instance,
+		CausedBy: in.hopCauseRefs(instance, sv),
 	}
 }
 
@@ -328,7 +338,9 @@ func (in *input) hopNTLM(instance string, sv facts.LinkedServer, target string) 
 		Summary: fmt.Sprintf("The second hop through %s uses NTLM", target),
 		Detail: fmt.Sprintf("Linked server %s forwards the caller's credentials, and the back end %s saw the hop authenticated with NTLM over %s. That works only when the caller sits on %s itself (a single hop); users connecting from other machines get %s, because NTLM credentials cannot be delegated. %s",
 			sv.Name, orDefault(sv.TargetInstance, sv.DataSource), orDefault(sv.HopTransport, "TCP"), instance, anonymousLogon, in.hopCauseSentence(instance, sv)),
-		Fix: "Fix the causes named here so that both hops use Kerberos over TCP.",
+		Fix:      "Fix the causes named here so that both hops use Kerberos over TCP.",
+		Subject:  instance,
+		CausedBy: in.hopCauseRefs(instance, sv),
 	}
 }
 
@@ -354,6 +366,7 @@ func (in *input) linkedServerTestFailed(instance string, sv facts.LinkedServer, 
 	}
 	return Finding{
 		Check: "linked_server_test_failed", Severity: Warning, Target: target, Instance: in.group(instance),
+		Subject: orDefault(sv.TargetInstance, orDefault(dataSourceHost(sv.DataSource), target)),
 		Summary: fmt.Sprintf("Linked server %s fails its test", target),
 		Detail:  detail,
 		Fix:     fix,
@@ -455,4 +468,83 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// kerberosCauseRefs names the findings of this snapshot that
+// kerberosCauses describes, in the same order: what keeps Kerberos from
+// working for an instance.
+func (in *input) kerberosCauseRefs(instance string) []FindingRef {
+	refs := in.spnCauseRefs(instance)
+	if raw := in.serviceAccount(instance); raw != "" && in.isLocalAccount(instance, raw) {
+		refs = append(refs, ref("service_account_local", instance))
+	} else if a := in.account(in.directoryAccount(instance)); in.directoryAccount(instance) != "" && a != nil && a.Found {
+		refs = append(refs, ref("account_disabled", a.Name), ref("account_locked", a.Name), ref("account_rc4_only", a.Name), ref("account_no_aes_keys", a.Name))
+	}
+	_, crit := in.skewThresholds()
+	if s := in.snap.SQL[instance]; s != nil && s.ClockMeasured && abs(s.ClockSkew) >= crit {
+		refs = append(refs, ref("clock_skew_sql", instance))
+	}
+	if inst := in.instance(instance); inst != nil && in.noDCAnswered(inst.Domain) {
+		for _, dc := range in.snap.DCs {
+			refs = append(refs, ref("dc_unreachable", dc.Address))
+		}
+	}
+	if inst := in.instance(instance); inst != nil {
+		refs = append(refs, ref("dns_reverse_mismatch", inst.Host))
+	}
+	return refs
+}
+
+// spnCauseRefs names the SPN findings of a target's expected SPNs that
+// spnCauses describes (the alias ones too).
+func (in *input) spnCauseRefs(target string) []FindingRef {
+	var refs []FindingRef
+	for _, e := range in.expectedSPNs(target) {
+		if e.LookupError != "" || isSecondarySQLSPN(e.SPN) {
+			continue
+		}
+		holders, _ := in.spnHolders(e.SPN)
+		switch {
+		case len(holders) <= 1 && in.aliasJudged(e.Target, e.SPN):
+			refs = append(refs, ref("spn_cname_mismatch", e.SPN))
+		case len(holders) == 0:
+			refs = append(refs, ref("spn_missing", e.SPN))
+		case len(holders) > 1:
+			refs = append(refs, ref("spn_duplicate", e.SPN))
+		case e.ExpectedAccount != "" && !in.sameAccount(holders[0], e.ExpectedAccount):
+			refs = append(refs, ref("spn_wrong_account", e.SPN))
+		}
+	}
+	return refs
+}
+
+// hopCauseRefs names the findings of this snapshot that hopCauses
+// describes, in the same order.
+func (in *input) hopCauseRefs(instance string, sv facts.LinkedServer) []FindingRef {
+	var refs []FindingRef
+	if s := in.snap.SQL[instance]; s != nil && s.Up && !s.Local && strings.EqualFold(s.AuthScheme, "NTLM") {
+		refs = append(refs, ref("first_hop_ntlm", instance))
+	}
+	if sv.TargetInstance != "" {
+		refs = append(refs, in.spnCauseRefs(sv.TargetInstance)...)
+		refs = append(refs, ref("service_account_local", sv.TargetInstance))
+	}
+	for _, p := range in.snap.DelegationPaths {
+		if p.FromInstance == instance && p.LinkedServer == sv.Name {
+			t := linkTarget(p.FromInstance, p.LinkedServer)
+			refs = append(refs, ref("delegation_missing", t), ref("delegation_cross_domain", t))
+		}
+	}
+	if id := in.exporterIdentity(instance); id != "" {
+		for _, u := range in.snap.Users {
+			if u.Found && !u.Group && in.sameAccount(u.Name, id) {
+				refs = append(refs, ref("user_sensitive", u.Name), ref("user_protected_users", u.Name))
+			}
+		}
+	}
+	_, crit := in.skewThresholds()
+	if skew, ok := in.hopSkew(instance, sv); ok && abs(skew) >= crit {
+		refs = append(refs, ref("clock_skew_hop", linkTarget(instance, sv.Name)), ref("clock_skew_sql", instance), ref("clock_skew_sql", sv.TargetInstance))
+	}
+	return refs
 }

@@ -177,5 +177,28 @@ func (r *Report) escaped() *Report {
 		g.Findings = fs
 		c.Groups[i] = g
 	}
+	c.Causes = make([]diagnosis.Cause, len(r.Causes))
+	for i, cause := range r.Causes {
+		cause.Cause, cause.Subject = EscapeText(cause.Cause), EscapeText(cause.Subject)
+		cause.Summary, cause.Detail, cause.Fix = EscapeText(cause.Summary), EscapeText(cause.Detail), EscapeText(cause.Fix)
+		cause.Script = append([]string(nil), cause.Script...) // rendered by scriptLine, which refuses or escapes
+		cause.Affected, cause.Instances = escapeAll(cause.Affected), escapeAll(cause.Instances)
+		fs := make([]diagnosis.Finding, len(cause.Findings))
+		for j, f := range cause.Findings {
+			f.Check, f.Target, f.Instance = EscapeText(f.Check), EscapeText(f.Target), EscapeText(f.Instance)
+			f.Summary, f.Detail, f.Fix = EscapeText(f.Summary), EscapeText(f.Detail), EscapeText(f.Fix)
+			fs[j] = f
+		}
+		cause.Findings = fs
+		c.Causes[i] = cause
+	}
 	return &c
+}
+
+func escapeAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = EscapeText(s)
+	}
+	return out
 }

@@ -17,7 +17,8 @@ import (
 const textWidth = 100
 
 // WriteText writes the report for a terminal: a summary, failed
-// collectors, then each group's findings with why and how to fix them.
+// collectors, the root causes to fix first (each with its one fix and what
+// it affects), then each group's findings with why and how to fix them.
 func (r *Report) WriteText(w io.Writer) error {
 	b := bufio.NewWriter(w)
 	if !r.Completed {
@@ -31,6 +32,13 @@ func (r *Report) WriteText(w io.Writer) error {
 		for _, c := range failed {
 			fmt.Fprintf(b, "  %s: %s\n", EscapeText(c.Name), EscapeText(c.Error))
 		}
+	}
+	if len(r.Causes) > 0 {
+		fmt.Fprintf(b, "\n%d %s — fix %s first\n", len(r.Causes), plural(len(r.Causes), "cause", "causes"), plural(len(r.Causes), "this", "these"))
+		for i, c := range r.Causes {
+			writeTextCause(b, i+1, c)
+		}
+		fmt.Fprintf(b, "\n%d %s underneath, by instance:\n", r.Counts.Total(), plural(r.Counts.Total(), "finding", "findings"))
 	}
 	for _, g := range r.Groups {
 		fmt.Fprintf(b, "\n== %s ==\n", EscapeText(g.Title()))
@@ -64,6 +72,58 @@ func writeTextFinding(b *bufio.Writer, f diagnosis.Finding) {
 	}
 }
 
+// shownAffected is how many affected targets a cause lists before "and N
+// more": a person at 3 a.m. needs the handful, the JSON has them all.
+const shownAffected = 5
+
+func writeTextCause(b *bufio.Writer, n int, c diagnosis.Cause) {
+	fmt.Fprintf(b, "\n%2d. %-8s  %s  %s\n", n, EscapeText(strings.ToUpper(string(c.Severity))), EscapeText(c.Cause), EscapeText(c.Subject))
+	_, _ = b.WriteString(wrap(EscapeText(c.Summary), "    ", "    ", textWidth))
+	_, _ = b.WriteString(wrap(fmt.Sprintf("Affects %d: %s", len(c.Affected), EscapeText(shortList(c.Affected, shownAffected))), "    ", "         ", textWidth))
+	_, _ = b.WriteString(wrap("Why: "+EscapeText(c.Detail), "    ", "         ", textWidth))
+	_, _ = b.WriteString(wrap("Fix: "+EscapeText(c.Fix), "    ", "         ", textWidth))
+	if len(c.Script) > 0 {
+		fmt.Fprintln(b, "    Script (review before running):")
+		for _, l := range c.Script {
+			fmt.Fprintf(b, "      %s\n", scriptLine(l))
+		}
+	}
+	if c.Runbook != "" {
+		fmt.Fprintf(b, "    Runbook: %s\n", EscapeText(diagnosis.Runbook(c.Runbook)))
+	}
+	checks := map[string]int{}
+	var order []string
+	for _, f := range c.Findings {
+		if checks[f.Check] == 0 {
+			order = append(order, f.Check)
+		}
+		checks[f.Check]++
+	}
+	parts := make([]string, len(order))
+	for i, name := range order {
+		parts[i] = name
+		if checks[name] > 1 {
+			parts[i] += fmt.Sprintf(" ×%d", checks[name])
+		}
+	}
+	_, _ = b.WriteString(wrap("Findings: "+EscapeText(strings.Join(parts, ", ")), "    ", "         ", textWidth))
+}
+
+// shortList joins the first n names and says how many more there are.
+func shortList(names []string, n int) string {
+	if len(names) <= n+1 { // "and 1 more" would save nothing
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // wrap breaks text into lines of at most width columns (words longer than
 // that stay whole), the first line prefixed by first, the others by rest.
 func wrap(text, first, rest string, width int) string {
@@ -91,7 +151,49 @@ type jsonReport struct {
 	Generated  *time.Time      `json:"generated,omitempty"`
 	Summary    Counts          `json:"summary"`
 	Collectors []jsonCollector `json:"collectors"`
+	Causes     []jsonCause     `json:"causes"`
 	Groups     []jsonGroup     `json:"groups"`
+}
+
+// jsonCause is a root cause; its findings are named by check and target,
+// and are found in full in the groups (docs/check-json.md).
+type jsonCause struct {
+	Cause         string                 `json:"cause"`
+	Severity      diagnosis.Severity     `json:"severity"`
+	Subject       string                 `json:"subject"`
+	Summary       string                 `json:"summary"`
+	Detail        string                 `json:"detail"`
+	Fix           string                 `json:"fix"`
+	Script        []string               `json:"script"`
+	Runbook       string                 `json:"runbook,omitempty"`
+	AffectedCount int                    `json:"affected_count"`
+	Affected      []string               `json:"affected"`
+	Instances     []string               `json:"instances"`
+	Findings      []diagnosis.FindingRef `json:"findings"`
+	FirstSeen     *time.Time             `json:"first_seen,omitempty"`
+}
+
+func newJSONCause(c diagnosis.Cause) jsonCause {
+	out := jsonCause{
+		Cause: c.Cause, Severity: c.Severity, Subject: c.Subject, Summary: c.Summary, Detail: c.Detail, Fix: c.Fix,
+		Script: nonNil(c.Script), Runbook: c.Runbook, AffectedCount: len(c.Affected), Affected: nonNil(c.Affected),
+		Instances: nonNil(c.Instances), Findings: make([]diagnosis.FindingRef, 0, len(c.Findings)),
+	}
+	for _, f := range c.Findings {
+		out.Findings = append(out.Findings, f.Ref())
+	}
+	if !c.FirstSeen.IsZero() {
+		t := c.FirstSeen.UTC()
+		out.FirstSeen = &t
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 type jsonCollector struct {
@@ -108,16 +210,20 @@ type jsonGroup struct {
 	Findings []diagnosis.Finding `json:"findings"`
 }
 
-// WriteJSON writes the report as one JSON document, groups in the same
-// order as the text report.
+// WriteJSON writes the report as one JSON document (docs/check-json.md,
+// docs/check-report.schema.json): causes and groups in the same order as
+// the text report.
 func (r *Report) WriteJSON(w io.Writer) error {
-	out := jsonReport{Completed: r.Completed, Summary: r.Counts, Collectors: []jsonCollector{}, Groups: []jsonGroup{}}
+	out := jsonReport{Completed: r.Completed, Summary: r.Counts, Collectors: []jsonCollector{}, Causes: []jsonCause{}, Groups: []jsonGroup{}}
 	if r.Completed {
 		t := r.Generated.UTC()
 		out.Generated = &t
 	}
 	for _, c := range r.Collectors {
 		out.Collectors = append(out.Collectors, jsonCollector{Name: c.Name, Success: c.Success, Error: c.Error, DurationSeconds: c.Duration.Seconds()})
+	}
+	for _, c := range r.Causes {
+		out.Causes = append(out.Causes, newJSONCause(c))
 	}
 	for _, g := range r.Groups {
 		fs := g.Findings
