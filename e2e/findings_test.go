@@ -164,11 +164,11 @@ func TestRegistryAlertsExist(t *testing.T) {
 	}
 }
 
-// TestRegistryTablesInReadmes: README.md's table of checks and
+// TestRegistryTablesInReadmes: docs/checks.md's table of checks and
 // alerts/README.md's table of finding → alert are the registry's.
 func TestRegistryTablesInReadmes(t *testing.T) {
 	for file, table := range map[string]string{
-		"README.md":        diagnosis.CheckTable(),
+		"docs/checks.md":   diagnosis.CheckTable(),
 		"alerts/README.md": diagnosis.AlertTable(),
 	} {
 		data, err := os.ReadFile(filepath.Join(repoRoot(t), file))

@@ -9,7 +9,7 @@ import (
 // Check declares one rule of the diagnosis: its name (the label check of
 // kerberos_finding), the severities it can report, what it means, and the
 // alert that fires for its findings. Checks is the one list of them; the
-// diagnosis, the alerting rules' catch-all exclusions, the README's tables,
+// diagnosis, the alerting rules' catch-all exclusions, the documentation's tables,
 // the runbooks and the end-to-end tests are checked against it.
 //
 // To add a check:
@@ -24,8 +24,8 @@ import (
 //     the check in that alert's expression in alerts/kerberos_exporter.rules.yml
 //     and add it to the catch-alls' check!~ exclusion, which must equal
 //     CatchAllExclusion();
-//  4. regenerate README.md's check table from CheckTable() and
-//     alerts/README.md's from AlertTable();
+//  4. regenerate docs/checks.md (go test ./e2e -run TestDocsGenerated -update)
+//     and alerts/README.md's table from AlertTable();
 //  5. run `go test ./internal/diagnosis ./e2e ./cmd/kerberos_exporter`: they
 //     say what is out of step, and the end-to-end test checks that the rules
 //     fire exactly one alert, of the declared severity, per finding.
@@ -224,7 +224,7 @@ func severityRank(s string) int {
 	return Severity(s).Rank()
 }
 
-// CheckTable is README.md's table of checks, rendered from the registry.
+// CheckTable is docs/checks.md's table of checks, rendered from the registry.
 func CheckTable() string {
 	var b strings.Builder
 	b.WriteString("| check | severity | fires when (target) | alert |\n|---|---|---|---|\n")
