@@ -72,7 +72,7 @@ func checksReference() string {
 Every finding is one of these checks: its name is the ` + "`check`" + ` label of ` + "`kerberos_finding`" + `, its
 severity the ` + "`severity`" + ` label, and what its ` + "`target`" + ` label names is in brackets after when it fires.
 The alert column names the alert that fires for its findings ("(page)": an alert with severity ` + "`page`" + `);
-each alert has a runbook in [runbooks/](runbooks/KerberosFindingCritical.md). How findings are judged is in
+each alert has a runbook in [runbooks/](runbooks/). How findings are judged is in
 [diagnosis.md](diagnosis.md); the alerting rules are described in [alerting.md](alerting.md).
 
 `)
