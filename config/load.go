@@ -334,7 +334,7 @@ func (v *validator) checkReadable(path, file string) {
 // file, keytab, credential cache). As ssh does with private keys, one that
 // every user of the machine may read is refused, with the chmod that fixes
 // it; one its group may read is allowed silently when that group is the
-// process's (root:kerberos_exporter 0640, as the README and the systemd
+// process's (root:kerberos_exporter 0640, as docs/configuration.md and the systemd
 // unit recommend), with a warning when it is another group.
 func (v *validator) checkPrivate(path, file string) {
 	v.checkReadable(path, file)

@@ -164,12 +164,12 @@ func TestRegistryAlertsExist(t *testing.T) {
 	}
 }
 
-// TestRegistryTablesInReadmes: README.md's table of checks,
+// TestRegistryTablesInReadmes: docs/checks.md's table of checks,
 // alerts/README.md's table of finding → alert and docs/causes.md's table of
 // kinds of causes are the registries'.
 func TestRegistryTablesInReadmes(t *testing.T) {
 	for file, table := range map[string]string{
-		"README.md":        diagnosis.CheckTable(),
+		"docs/checks.md":   diagnosis.CheckTable(),
 		"alerts/README.md": diagnosis.AlertTable(),
 		"docs/causes.md":   diagnosis.CauseTable(),
 	} {

@@ -273,7 +273,7 @@ sql_instances:
 		// sqlb is the back end of sqla's linked-server hop. One exporter
 		// collecting both learns that from sqla's linked servers; a probe of
 		// sqlb cannot (sqla may be another replica's), so the configuration
-		// says so, as the README asks of back ends that are probed.
+		// says so, as docs/deployment.md asks of back ends that are probed.
 		expect := ""
 		if name == "sqlb" {
 			expect = "expect_kerberos: true, "

@@ -26,7 +26,7 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/cycle"
 )
 
-// examples/web-config.yml, the README's recommended production setting,
+// examples/web-config.yml, docs/security.md's recommended production setting,
 // with its paths and hash filled in: the exporter then answers only over
 // TLS and only with the password.
 func TestExampleWebConfig(t *testing.T) {

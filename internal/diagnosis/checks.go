@@ -9,7 +9,7 @@ import (
 // Check declares one rule of the diagnosis: its name (the label check of
 // kerberos_finding), the severities it can report, what it means, and the
 // alert that fires for its findings. Checks is the one list of them; the
-// diagnosis, the alerting rules' catch-all exclusions, the README's tables,
+// diagnosis, the alerting rules' catch-all exclusions, the documentation's tables,
 // the runbooks and the end-to-end tests are checked against it.
 //
 // To add a check:
@@ -27,8 +27,8 @@ import (
 //  4. list it in the CauseKinds entry (causes.go) whose cause its findings
 //     belong to, setting Finding.Subject (and Finding.Cause, CausedBy) where
 //     the kind's default does not fit;
-//  5. regenerate README.md's check table from CheckTable(),
-//     alerts/README.md's from AlertTable() and docs/causes.md's from
+//  5. regenerate docs/checks.md (go test ./e2e -run TestDocsGenerated -update),
+//     alerts/README.md's table from AlertTable() and docs/causes.md's from
 //     CauseTable();
 //  6. run `go test ./internal/diagnosis ./e2e ./cmd/kerberos_exporter`: they
 //     say what is out of step, and the end-to-end test checks that the rules
@@ -228,7 +228,7 @@ func severityRank(s string) int {
 	return Severity(s).Rank()
 }
 
-// CheckTable is README.md's table of checks, rendered from the registry.
+// CheckTable is docs/checks.md's table of checks, rendered from the registry.
 func CheckTable() string {
 	var b strings.Builder
 	b.WriteString("| check | severity | fires when (target) | alert |\n|---|---|---|---|\n")

@@ -3,7 +3,7 @@
 package sqlclient
 
 // The T-SQL the exporter sends, one query per fact. They are constants so that
-// the README can list them, and so that the TDS stand-in in testenv/ answers
+// docs/permissions.md can list them, and so that the TDS stand-in in testenv/ answers
 // exactly what the exporter asks (it dispatches on these strings).
 //
 // Minimal grants on a real server: VIEW SERVER STATE (dm_exec_connections,
