@@ -31,6 +31,12 @@
 //     others' and from the fleet-wide work, so "which part of the facts is
 //     incomplete" is known exactly, while which collectors feed which check
 //     is the rules' business and changes with them.
+//   - A probe adds only its own instance's findings and causes (Scope.Owns);
+//     the fleet-wide ones it reports are stamped with the background's
+//     times when the background knows them, and left without a time
+//     otherwise, so that a probe's view of the fleet, which is partial,
+//     never adds entries that the background would forget on its next
+//     cycle.
 //   - An entry unseen for longer than MaxUnseen (a day) is forgotten anyway:
 //     after so long nobody can say the problem never cleared, and an
 //     instance that stays down must not keep entries for ever.
@@ -78,10 +84,29 @@ const (
 	maxFileSize = 64 << 20
 )
 
-// Judged says whether an observation's facts about a SQL instance (or, for
-// "", about the fleet-wide work: DCs, DNS, delegated users, services) were
-// complete, so that a finding about it that was not seen has cleared.
-type Judged func(instance string) bool
+// Scope says what one observation covered.
+type Scope struct {
+	// Judged says whether the observation's facts about a SQL instance
+	// (or, for "", about the fleet-wide work: DCs, DNS, delegated users,
+	// services) were complete, so that a finding about it that was not
+	// seen has cleared.
+	Judged func(instance string) bool
+	// Owns says whether the observation may add entries about an instance
+	// ("" for the fleet-wide ones); nil: every one.
+	Owns func(instance string) bool
+}
+
+func (sc Scope) ownsAll(instances []string) bool {
+	if sc.Owns == nil {
+		return true
+	}
+	for _, i := range instances {
+		if !sc.Owns(i) {
+			return false
+		}
+	}
+	return true
+}
 
 // entry is what is remembered about one finding or cause.
 type entry struct {
@@ -172,9 +197,9 @@ func findingKey(check, target string) string {
 
 // Observe records one observation's findings and causes at time at, sets
 // their FirstSeen (and that of each cause's findings) and forgets what was
-// not seen and judged cleared (see the package doc). judged says which
-// parts of the facts were complete.
-func (s *Store) Observe(at time.Time, findings []diagnosis.Finding, causes []diagnosis.Cause, judged Judged) {
+// not seen and judged cleared (see the package doc). A finding or cause the
+// store does not know and the scope does not own keeps a zero FirstSeen.
+func (s *Store) Observe(at time.Time, findings []diagnosis.Finding, causes []diagnosis.Cause, scope Scope) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.full = false
@@ -183,22 +208,21 @@ func (s *Store) Observe(at time.Time, findings []diagnosis.Finding, causes []dia
 		f := &findings[i]
 		key := findingKey(f.Check, f.Target)
 		seen[key] = true
-		e := s.see(s.findings, key, at, []string{f.Instance})
+		e := s.see(s.findings, key, at, []string{f.Instance}, scope)
 		if e == nil {
 			continue
 		}
 		e.Check, e.Target = f.Check, f.Target
 		f.FirstSeen = e.FirstSeen
 	}
-	s.forget(s.findings, seen, at, judged)
+	s.forget(s.findings, seen, at, scope.Judged)
 
 	seen = map[string]bool{}
 	for i := range causes {
 		c := &causes[i]
 		key := c.Key()
 		seen[key] = true
-		e := s.see(s.causes, key, at, causeInstances(*c))
-		if e != nil {
+		if e := s.see(s.causes, key, at, causeInstances(*c), scope); e != nil {
 			e.Cause, e.Subject = c.Cause, c.Subject
 			c.FirstSeen = e.FirstSeen
 		}
@@ -208,7 +232,7 @@ func (s *Store) Observe(at time.Time, findings []diagnosis.Finding, causes []dia
 			}
 		}
 	}
-	s.forget(s.causes, seen, at, judged)
+	s.forget(s.causes, seen, at, scope.Judged)
 }
 
 // causeInstances are the instances of a cause's findings, "" included when
@@ -234,9 +258,15 @@ func causeInstances(c diagnosis.Cause) []string {
 	return out
 }
 
-// see marks key seen at at, adding it if new; nil when the store is full.
-func (s *Store) see(m map[string]*entry, key string, at time.Time, instances []string) *entry {
+// see marks key seen at at, adding it if new and owned; nil when it is
+// not known and not owned, or the store is full. The names are the caller's
+// to fill.
+func (s *Store) see(m map[string]*entry, key string, at time.Time, instances []string, scope Scope) *entry {
+	owned := scope.ownsAll(instances)
 	e, ok := m[key]
+	if !ok && !owned {
+		return nil
+	}
 	if !ok {
 		if len(s.findings)+len(s.causes) >= MaxEntries && (s.full || !s.evictOne()) {
 			s.full = true
@@ -254,7 +284,7 @@ func (s *Store) see(m map[string]*entry, key string, at time.Time, instances []s
 		e.UnseenSince = time.Time{}
 		s.dirty = true
 	}
-	if !equalStrings(e.Instances, instances) {
+	if owned && !equalStrings(e.Instances, instances) {
 		e.Instances = instances
 		s.dirty = true
 	}
@@ -262,7 +292,7 @@ func (s *Store) see(m map[string]*entry, key string, at time.Time, instances []s
 }
 
 // forget handles the entries of m not seen in this observation.
-func (s *Store) forget(m map[string]*entry, seen map[string]bool, at time.Time, judged Judged) {
+func (s *Store) forget(m map[string]*entry, seen map[string]bool, at time.Time, judged func(string) bool) {
 	for key, e := range m {
 		if seen[key] {
 			continue

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,21 +20,20 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)) }
 
 // all judges every part of the facts complete (a cycle where everything ran).
-func all(string) bool { return true }
+var all = Scope{Judged: func(string) bool { return true }}
 
 // none judges nothing (a cycle where everything failed).
-func none(string) bool { return false }
+var none = Scope{Judged: func(string) bool { return false }}
 
 // only judges the named parts.
-func only(parts ...string) Judged {
-	return func(inst string) bool {
-		for _, p := range parts {
-			if p == inst {
-				return true
-			}
-		}
-		return false
-	}
+func only(parts ...string) Scope {
+	return Scope{Judged: func(inst string) bool { return slices.Contains(parts, inst) }}
+}
+
+// probe is the scope of a probe of instance that got complete facts.
+func probe(instance string) Scope {
+	is := func(i string) bool { return i == instance }
+	return Scope{Judged: is, Owns: is}
 }
 
 func finding(check, target, instance string, sev diagnosis.Severity) diagnosis.Finding {
@@ -43,13 +43,13 @@ func finding(check, target, instance string, sev diagnosis.Severity) diagnosis.F
 // observe runs one observation of findings, each with a cause of its own
 // (the grouping is the diagnosis' business), and returns them with
 // FirstSeen set.
-func observe(s *Store, at time.Time, judged Judged, fs ...diagnosis.Finding) ([]diagnosis.Finding, []diagnosis.Cause) {
+func observe(s *Store, at time.Time, scope Scope, fs ...diagnosis.Finding) ([]diagnosis.Finding, []diagnosis.Cause) {
 	fs = append([]diagnosis.Finding(nil), fs...)
 	var causes []diagnosis.Cause
 	for _, f := range fs {
 		causes = append(causes, diagnosis.Cause{Cause: "cause_of_" + f.Check, Severity: f.Severity, Subject: f.Target, Findings: []diagnosis.Finding{f}})
 	}
-	s.Observe(at, fs, causes, judged)
+	s.Observe(at, fs, causes, scope)
 	return fs, causes
 }
 
@@ -137,7 +137,7 @@ func TestProbeForgetsOnlyItsInstance(t *testing.T) {
 	observe(s, t0, all, a, c, fleet)
 
 	// A probe of sqlc that no longer sees sqlc's finding, nor the others.
-	observe(s, t0.Add(time.Minute), only("sqlc"))
+	observe(s, t0.Add(time.Minute), probe("sqlc"))
 	if f, _ := s.Len(); f != 2 {
 		t.Fatalf("after a probe of sqlc: %d findings remembered, want 2 (sqla's and the fleet's)", f)
 	}
@@ -146,6 +146,32 @@ func TestProbeForgetsOnlyItsInstance(t *testing.T) {
 		if !f.FirstSeen.Equal(t0) {
 			t.Errorf("%s %s: FirstSeen %v, want %v", f.Check, f.Target, f.FirstSeen, t0)
 		}
+	}
+}
+
+// A probe stamps what the background knows, adds its own instance's new
+// findings, and adds no fleet-wide ones (the background would forget them).
+func TestProbeAddsOnlyItsInstance(t *testing.T) {
+	s := NewMemory(quiet())
+	fleet := finding("clock_skew_dc", "dc1", "", diagnosis.Warning)
+	observe(s, t0, all, fleet)
+	at := t0.Add(time.Minute)
+	kdc := finding("kdc_unreachable", "CORP.TEST", "", diagnosis.Warning)
+	own := finding("first_hop_ntlm", "sqlc", "sqlc", diagnosis.Critical)
+	fs, causes := observe(s, at, probe("sqlc"), fleet, kdc, own)
+	if !fs[0].FirstSeen.Equal(t0) {
+		t.Errorf("probe: fleet-wide finding the background knows: FirstSeen %v, want %v", fs[0].FirstSeen, t0)
+	}
+	if !fs[1].FirstSeen.IsZero() || !causes[1].FirstSeen.IsZero() {
+		t.Errorf("probe: fleet-wide finding the background does not know: FirstSeen %v (cause %v), want none", fs[1].FirstSeen, causes[1].FirstSeen)
+	}
+	if !fs[2].FirstSeen.Equal(at) || !causes[2].FirstSeen.Equal(at) {
+		t.Errorf("probe: its instance's new finding: FirstSeen %v (cause %v), want %v", fs[2].FirstSeen, causes[2].FirstSeen, at)
+	}
+	// The background sees the probe's finding (in all mode): same time.
+	fs, _ = observe(s, t0.Add(2*time.Minute), all, fleet, own)
+	if !fs[1].FirstSeen.Equal(at) {
+		t.Errorf("background after a probe: FirstSeen %v, want the probe's %v", fs[1].FirstSeen, at)
 	}
 }
 
