@@ -188,7 +188,8 @@ func (r *Runner) RunOnce(ctx context.Context) *Result {
 	r.mu.Lock()
 	store := r.firstSeen
 	r.mu.Unlock()
-	if store != nil {
+	// A cycle cut short by shutdown judges nothing.
+	if store != nil && ctx.Err() == nil {
 		configured := map[string]bool{}
 		for _, inst := range r.Config().SQLInstances {
 			configured[inst.Name] = true
