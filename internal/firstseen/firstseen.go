@@ -521,7 +521,7 @@ func (s *Store) encode(now time.Time) ([]byte, error) {
 	})
 	for _, e := range s.causes {
 		var instances []string
-		if !(len(e.Instances) == 1 && e.Instances[0] == "") {
+		if !equalStrings(e.Instances, []string{""}) { // fleet-wide only: no list
 			instances = e.Instances
 		}
 		f.Causes = append(f.Causes, fileCause{Cause: e.Cause, Subject: e.Subject, Instances: instances, FirstSeen: e.FirstSeen.UTC(), UnseenSince: utc(e.UnseenSince)})
