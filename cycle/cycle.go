@@ -46,16 +46,21 @@ type cycle struct {
 	mu   sync.Mutex
 	snap *facts.Snapshot
 	runs map[string][]Status // per collector, one per run
+	// incomplete: the instances one of whose runs failed; fleetIncomplete:
+	// a fleet-wide run (no instances) failed.
+	incomplete      map[string]bool
+	fleetIncomplete bool
 }
 
 func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []collector.Named, logger *slog.Logger, probe bool) *Result {
 	c := &cycle{
 		ctx: ctx, cfg: cfg, logger: logger, probe: probe,
-		timeout:  cfg.Global.CollectorTimeout.Duration(),
-		sql:      collector.NewSQLConnections(cfg, logger),
-		progress: r.progress,
-		snap:     facts.New(time.Now()),
-		runs:     map[string][]Status{},
+		timeout:    cfg.Global.CollectorTimeout.Duration(),
+		sql:        collector.NewSQLConnections(cfg, logger),
+		progress:   r.progress,
+		snap:       facts.New(time.Now()),
+		runs:       map[string][]Status{},
+		incomplete: map[string]bool{},
 	}
 	defer c.sql.Close()
 	byPhase := map[collector.Phase][]collector.Named{}
@@ -105,7 +110,7 @@ func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []c
 			c.snap.Duplicates = scan.Known(c.snap.SPNs)
 		}
 	}
-	res := &Result{Config: cfg, Snapshot: c.snap, Status: c.statuses(collectors)}
+	res := &Result{Config: cfg, Snapshot: c.snap, Status: c.statuses(collectors), Incomplete: c.incomplete, FleetIncomplete: c.fleetIncomplete}
 	res.Findings = diagnosis.Evaluate(cfg, c.snap)
 	res.Causes = diagnosis.Causes(res.Findings)
 	return res
@@ -249,6 +254,14 @@ func (c *cycle) run(collectors []collector.Named, cfg *config.Config, snap *fact
 			}
 			c.mu.Lock()
 			c.runs[col.Name] = append(c.runs[col.Name], st)
+			if err != nil {
+				if len(instances) == 0 {
+					c.fleetIncomplete = true
+				}
+				for _, name := range instances {
+					c.incomplete[name] = true
+				}
+			}
 			c.mu.Unlock()
 		})
 	}

@@ -2,6 +2,7 @@ package cycle
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -43,12 +44,21 @@ var (
 		prometheus.BuildFQName(collector.Namespace, "", "root_cause_affected"),
 		"Number of distinct targets (SPNs, instances, linked servers, ...) a root cause affects: its blast radius.",
 		[]string{"cause", "severity", "subject"}, nil)
+	findingFirstSeenDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(collector.Namespace, "finding", "first_seen_timestamp_seconds"),
+		"When the active finding (check, target) was first seen, as a Unix time; kept across restarts with --state.directory, and across changes of severity.",
+		[]string{"check", "severity", "target"}, nil)
+	rootCauseFirstSeenDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(collector.Namespace, "root_cause", "first_seen_timestamp_seconds"),
+		"When the active root cause (cause, subject) was first seen, as a Unix time; kept across restarts with --state.directory, and across changes of severity.",
+		[]string{"cause", "severity", "subject"}, nil)
 )
 
 // ownDescs are the exporter's own metrics.
 var ownDescs = []*prometheus.Desc{
 	collectorSuccessDesc, collectorDurationDesc, collectorLastSuccessDesc,
 	lastCollectionDesc, sqlInstanceInfoDesc, findingDesc, rootCauseDesc, rootCauseAffectedDesc,
+	findingFirstSeenDesc, rootCauseFirstSeenDesc,
 }
 
 // Exporter serves the last completed Result as metrics. Collect does no
@@ -113,12 +123,28 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(lastCollectionDesc, prometheus.GaugeValue, float64(res.Snapshot.Finished.UnixNano())/1e9)
 	for _, f := range res.Findings {
 		ch <- prometheus.MustNewConstMetric(findingDesc, prometheus.GaugeValue, 1, f.Check, string(f.Severity), f.Target)
+		if !f.FirstSeen.IsZero() {
+			ch <- prometheus.MustNewConstMetric(findingFirstSeenDesc, prometheus.GaugeValue, unixSeconds(f.FirstSeen), f.Check, string(f.Severity), f.Target)
+		}
+	}
+	// One series per label set, whatever the grouping gives.
+	emitted := map[[3]string]bool{}
+	for _, c := range res.Causes {
+		labels := [3]string{c.Cause, string(c.Severity), c.Subject}
+		if c.FirstSeen.IsZero() || emitted[labels] {
+			continue
+		}
+		emitted[labels] = true
+		ch <- prometheus.MustNewConstMetric(rootCauseFirstSeenDesc, prometheus.GaugeValue, unixSeconds(c.FirstSeen), labels[:]...)
 	}
 	for _, c := range res.Causes {
 		ch <- prometheus.MustNewConstMetric(rootCauseDesc, prometheus.GaugeValue, 1, c.Cause, string(c.Severity), c.Subject)
 		ch <- prometheus.MustNewConstMetric(rootCauseAffectedDesc, prometheus.GaugeValue, float64(len(c.Affected)), c.Cause, string(c.Severity), c.Subject)
 	}
 }
+
+// unixSeconds is t as a Unix time in seconds, whole for whole-second times.
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 func boolFloat(b bool) float64 {
 	if b {

@@ -12,6 +12,7 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/firstseen"
 )
 
 // Status is how one collector fared in the last cycle.
@@ -31,6 +32,12 @@ type Result struct {
 	Findings []diagnosis.Finding
 	// Causes group the findings by root cause (diagnosis.Causes).
 	Causes []diagnosis.Cause
+	// Incomplete are the SQL instances one of whose collector runs failed
+	// this cycle; FleetIncomplete says a run of the fleet-wide work (DCs,
+	// DNS, delegated users, services) failed. Their findings may be missing
+	// without having cleared (see judged).
+	Incomplete      map[string]bool
+	FleetIncomplete bool
 }
 
 // Runner runs the enabled collectors in the background and keeps the last
@@ -53,6 +60,9 @@ type Runner struct {
 	browse          browseFunc
 	// background is what the background loop collects (SetBackground).
 	background Background
+	// firstSeen stamps findings and causes with when they were first seen
+	// (SetFirstSeen); nil leaves them unstamped.
+	firstSeen *firstseen.Store
 }
 
 // Background says what the background loop collects.
@@ -75,6 +85,15 @@ func (r *Runner) SetBackground(b Background) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.background = b
+}
+
+// SetFirstSeen makes the runner stamp every cycle's and probe's findings
+// and causes with their first-seen times from store, and save the store
+// after each background cycle.
+func (r *Runner) SetFirstSeen(store *firstseen.Store) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.firstSeen = store
 }
 
 // NewRunner makes a runner for the collectors enabled now.
@@ -138,6 +157,7 @@ func (r *Runner) Loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			timer.Stop()
+			r.saveFirstSeen() // what probes added since the last cycle
 			return
 		case <-r.trigger:
 			timer.Stop()
@@ -166,6 +186,17 @@ func (r *Runner) RunOnce(ctx context.Context) *Result {
 		res.Status[discoveryStatusName] = *discovery
 	}
 	r.mu.Lock()
+	store := r.firstSeen
+	r.mu.Unlock()
+	// A cycle cut short by shutdown judges nothing.
+	if store != nil && ctx.Err() == nil {
+		configured := map[string]bool{}
+		for _, inst := range r.Config().SQLInstances {
+			configured[inst.Name] = true
+		}
+		store.Observe(res.Snapshot.Finished, res.Findings, res.Causes, firstseen.Scope{Judged: judged(res, true, configured)})
+	}
+	r.mu.Lock()
 	for name, st := range res.Status {
 		if st.Success {
 			r.lastSuccess[name] = res.Snapshot.Finished
@@ -175,7 +206,53 @@ func (r *Runner) RunOnce(ctx context.Context) *Result {
 	}
 	r.last = res
 	r.mu.Unlock()
+	r.saveFirstSeen()
 	return res
+}
+
+// saveFirstSeen saves the first-seen store if it changed.
+func (r *Runner) saveFirstSeen() {
+	r.mu.Lock()
+	store := r.firstSeen
+	r.mu.Unlock()
+	if store == nil {
+		return
+	}
+	if err := store.Save(time.Now()); err != nil {
+		r.logger.Warn("first-seen times not saved; they are kept in memory and saved again after the next cycle", "err", err)
+	}
+}
+
+// judged says which parts of a cycle's facts were complete, so that a
+// finding about them that was not seen has cleared (firstseen.Judged): a
+// SQL instance the cycle looked at, if its runs succeeded and the exporter
+// logged in to it; the fleet-wide work ("", services, instances no longer
+// configured) if its runs succeeded and the cycle was a background one
+// (fleetWide), since a probe's view of the fleet is partial. A configured
+// instance the cycle did not look at (a probe of another, or the
+// background loop with --collection.background=fleet) is not judged.
+// Nothing is judged when the fleet-wide work failed: the instances'
+// DNS findings come from it.
+func judged(res *Result, fleetWide bool, configured map[string]bool) func(instance string) bool {
+	looked := map[string]bool{}
+	for _, inst := range res.Config.SQLInstances {
+		looked[inst.Name] = true
+	}
+	return func(instance string) bool {
+		if res.FleetIncomplete {
+			return false
+		}
+		if looked[instance] {
+			if sql := res.Snapshot.SQL[instance]; sql != nil && !sql.Up {
+				return false
+			}
+			return !res.Incomplete[instance]
+		}
+		if configured[instance] {
+			return false
+		}
+		return fleetWide
+	}
 }
 
 // runSafely turns a collector's panic into its own failure, so that one
@@ -199,8 +276,10 @@ func (e *panicError) Error() string {
 }
 
 // Probe runs one cycle for one SQL instance (and the directory facts it
-// needs) with its own logger, keeping no state: /probe serves it from a fresh
-// registry.
+// needs) with its own logger: /probe serves it from a fresh registry. Its
+// only trace is in the first-seen store, which stamps its findings as the
+// background cycle's (so that both agree) and forgets the cleared ones of
+// its own instance only.
 func (r *Runner) Probe(ctx context.Context, target string, logger *slog.Logger) (*Result, error) {
 	cfg := r.Config()
 	one := *cfg
@@ -214,5 +293,15 @@ func (r *Runner) Probe(ctx context.Context, target string, logger *slog.Logger) 
 	if len(one.SQLInstances) == 0 {
 		return nil, fmt.Errorf("unknown target %q: not a configured sql instance", target)
 	}
-	return r.collect(ctx, &one, r.collectors, logger, true), nil
+	res := r.collect(ctx, &one, r.collectors, logger, true)
+	r.mu.Lock()
+	store := r.firstSeen
+	r.mu.Unlock()
+	if store != nil {
+		// The probe adds only its own instance's entries: its view of the
+		// fleet is partial.
+		own := func(instance string) bool { return instance == target }
+		store.Observe(res.Snapshot.Finished, res.Findings, res.Causes, firstseen.Scope{Judged: judged(res, false, nil), Owns: own})
+	}
+	return res, nil
 }

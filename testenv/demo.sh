@@ -38,7 +38,7 @@ scenarios=()
 for s in sqla sqlb sqlc sqld sqlf sqlg sqlh stall; do scenarios+=(-scenario "testenv/scenarios/$s.yml"); done
 KERBEROS_TESTENV_DIR=$DIR nohup "$RUN/sqlstandin" "${scenarios[@]}" > "$RUN/sqlstandin.log" 2>&1 &
 echo $! > "$RUN/sqlstandin.pid"
-nohup "$RUN/kerberos_exporter" --config.file="$RUN/kerberos_exporter.yml" --web.listen-address="$LISTEN" > "$RUN/exporter.log" 2>&1 &
+nohup "$RUN/kerberos_exporter" --config.file="$RUN/kerberos_exporter.yml" --web.listen-address="$LISTEN" --state.directory="$RUN/state" > "$RUN/exporter.log" 2>&1 &
 echo $! > "$RUN/exporter.pid"
 
 url="http://localhost:${LISTEN##*:}"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/cycle"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/firstseen"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
@@ -29,10 +30,17 @@ const (
 // (text or JSON) and, when asked, writes the remediations as a PowerShell
 // script for review. It exits 1 when a finding is critical, else 2 when a
 // collector failed.
-func runCheck(cfg *config.Config, logger *slog.Logger, stdout *os.File, output, fixScript string) int {
+//
+// With a state directory, the findings the server has seen before carry its
+// first-seen times (new ones this run's time); the check never writes it.
+func runCheck(cfg *config.Config, logger *slog.Logger, stdout *os.File, output, fixScript, stateDir string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res := cycle.NewRunner(cfg, logger).RunOnce(ctx)
+	runner := cycle.NewRunner(cfg, logger)
+	if stateDir != "" {
+		runner.SetFirstSeen(firstseen.OpenReadOnly(stateDir, logger))
+	}
+	res := runner.RunOnce(ctx)
 	code, err := writeCheck(stdout, resultReport(res, cfg), output, fixScript)
 	if err != nil {
 		logger.Error("check failed", "err", err)

@@ -321,8 +321,9 @@ func waitForCollection(t *testing.T, base string) string {
 var (
 	// Values that vary from run to run for honest reasons (the world's
 	// accounts and groups are made when it is provisioned; sqlsvc_old's 2005
-	// password time is asserted by the collector's world test).
-	maskedValue = regexp.MustCompile(`^kerberos_(exporter_collector_duration_seconds|exporter_collector_last_success_timestamp_seconds|exporter_last_collection_timestamp_seconds|exporter_config_last_reload_success_timestamp_seconds|spn_scan_duration_seconds|spn_scan_last_success_timestamp_seconds|sql_connections|account_password_last_set_timestamp_seconds|domain_aes_keys_since_timestamp_seconds)\b`)
+	// password time is asserted by the collector's world test; first-seen
+	// times are this run's, TestFirstSeenSurvivesRestart checks them).
+	maskedValue = regexp.MustCompile(`^kerberos_(exporter_collector_duration_seconds|exporter_collector_last_success_timestamp_seconds|exporter_last_collection_timestamp_seconds|exporter_config_last_reload_success_timestamp_seconds|spn_scan_duration_seconds|spn_scan_last_success_timestamp_seconds|sql_connections|account_password_last_set_timestamp_seconds|domain_aes_keys_since_timestamp_seconds|finding_first_seen_timestamp_seconds|root_cause_first_seen_timestamp_seconds)\b`)
 	// Clock skews: rounded to 10 s, so 420.3 s stays 420 and 0.3 s stays 0.
 	roundedValue = regexp.MustCompile(`^kerberos_\w*clock_skew_seconds\b`)
 	dropped      = regexp.MustCompile(`^(go_|process_|promhttp_|kerberos_exporter_build_info)`)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -22,6 +23,7 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/cycle"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/firstseen"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
@@ -42,6 +44,8 @@ func run(args []string, stdout, stderr *os.File) int {
 	app.Version(version.Print(exporterName))
 	configFile := app.Flag("config.file", "Path to the configuration file.").Default("kerberos_exporter.yml").String()
 	configCheck := app.Flag("config.check", "Validate the configuration file (and resolve its secrets), then exit: 0 if valid, 3 if not.").Bool()
+	stateDir := app.Flag("state.directory", "Directory where the exporter keeps state across restarts (when each finding and root cause was first seen). Default: $STATE_DIRECTORY, which systemd sets from StateDirectory=; without either, first-seen times are kept in memory only. The check command reads it but never writes to it.").
+		PlaceHolder("DIR").String()
 	logCfg := &promslog.Config{}
 	promslogflag.AddFlags(app, logCfg)
 	collector.AddFlags(app)
@@ -79,11 +83,20 @@ func run(args []string, stdout, stderr *os.File) int {
 		return checkOK
 	}
 
+	if *stateDir == "" {
+		*stateDir = stateDirectoryFromSystemd()
+	}
 	switch cmd {
 	case checkCmd.FullCommand():
-		return runCheck(cfg, logger, stdout, *checkOutput, *fixScript)
+		return runCheck(cfg, logger, stdout, *checkOutput, *fixScript, *stateDir)
 	default:
-		if err := serve(cfg, *configFile, logger, webCfg, *metricsPath, probeOpts, cycle.Background(*background)); err != nil {
+		store, err := openFirstSeen(*stateDir, logger)
+		if err != nil {
+			logger.Error("state directory is unusable", "err", err)
+			fmt.Fprintf(stderr, "%s: %v (set --state.directory to a directory the exporter may write to)\n", exporterName, err)
+			return 1
+		}
+		if err := serve(cfg, *configFile, logger, webCfg, *metricsPath, probeOpts, cycle.Background(*background), store); err != nil {
 			logger.Error("serving failed", "err", err)
 			return 1
 		}
@@ -91,7 +104,27 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 }
 
-func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *web.FlagConfig, metricsPath string, probeOpts probeOptions, background cycle.Background) error {
+// stateDirectoryFromSystemd is the first directory of $STATE_DIRECTORY,
+// which systemd sets (colon-separated) for StateDirectory=.
+func stateDirectoryFromSystemd() string {
+	dir, _, _ := strings.Cut(os.Getenv("STATE_DIRECTORY"), ":")
+	return dir
+}
+
+// openFirstSeen checks the state directory and loads the first-seen times
+// kept in it; without one they are kept in memory, and the log says so once.
+func openFirstSeen(dir string, logger *slog.Logger) (*firstseen.Store, error) {
+	if dir == "" {
+		logger.Info("no state directory (--state.directory): first-seen times of findings are kept in memory and start afresh at each restart")
+		return firstseen.NewMemory(logger), nil
+	}
+	if err := firstseen.PrepareDir(dir); err != nil {
+		return nil, err
+	}
+	return firstseen.Open(dir, logger), nil
+}
+
+func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *web.FlagConfig, metricsPath string, probeOpts probeOptions, background cycle.Background, firstSeen *firstseen.Store) error {
 	logger.Info("starting "+exporterName, "version", version.Info(), "config", configFile, "background", background)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -99,6 +132,7 @@ func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *w
 
 	runner := cycle.NewRunner(cfg, logger)
 	runner.SetBackground(background)
+	runner.SetFirstSeen(firstSeen)
 	reloader := newReloader(configFile, runner, logger)
 
 	// The cycle's own metrics are not registered here: /metrics encodes
@@ -110,7 +144,8 @@ func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *w
 		versioncollector.NewCollector(exporterName),
 	)
 
-	go runner.Loop(ctx)
+	loopDone := make(chan struct{})
+	go func() { runner.Loop(ctx); close(loopDone) }()
 	go reloader.watchSIGHUP(ctx)
 
 	mux := newMux(runner, reloader, reg, metricsPath, logger, probeOpts)
@@ -124,6 +159,13 @@ func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *w
 		logger.Info("shutting down")
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		defer cancel()
-		return srv.Shutdown(shutdownCtx)
+		err := srv.Shutdown(shutdownCtx)
+		// The loop's last act is saving the first-seen times.
+		select {
+		case <-loopDone:
+		case <-shutdownCtx.Done():
+			logger.Warn("the collection loop did not stop in time; first-seen times since the last cycle are not saved")
+		}
+		return err
 	}
 }
