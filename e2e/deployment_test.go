@@ -203,7 +203,7 @@ func TestKubernetesExample(t *testing.T) {
 	for _, m := range c["volumeMounts"].([]any) {
 		m := m.(map[string]any)
 		mountOf[m["name"].(string)] = m["mountPath"].(string)
-		if m["readOnly"] != true {
+		if m["readOnly"] != true && m["name"] != "state" {
 			t.Errorf("volume %v is not mounted read-only", m["name"])
 		}
 	}
@@ -243,8 +243,10 @@ func TestKubernetesExample(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+		case name == "state" && (v["emptyDir"] != nil || v["persistentVolumeClaim"] != nil):
+			// --state.directory: written by the exporter, rewritten below.
 		default:
-			t.Errorf("volume %s is neither the ConfigMap nor the Secret", name)
+			t.Errorf("volume %s is neither the ConfigMap, the Secret nor the state directory", name)
 		}
 	}
 	cfgPath := local(configFile)
@@ -276,6 +278,12 @@ func TestKubernetesExample(t *testing.T) {
 	for _, a := range args {
 		if strings.HasPrefix(a, "--config.file=") {
 			a = "--config.file=" + cfgPath
+		}
+		if dir, ok := strings.CutPrefix(a, "--state.directory="); ok {
+			if _, mounted := mountOf["state"]; !mounted || mountOf["state"] != dir {
+				t.Errorf("--state.directory=%s is not the state volume's mount %q", dir, mountOf["state"])
+			}
+			a = "--state.directory=" + local(dir)
 		}
 		run = append(run, a)
 	}

@@ -27,7 +27,6 @@ const maxReadmeBytes = 15_000
 var pendingDocs = map[string]bool{
 	"docs/landing-page.md": true,
 	"docs/img/landing.png": true,
-	"docs/state.md":        true,
 	"docs/scale.md":        true,
 }
 
