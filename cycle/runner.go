@@ -31,6 +31,11 @@ type Result struct {
 	Findings []diagnosis.Finding
 	// Causes group the findings by root cause (diagnosis.Causes).
 	Causes []diagnosis.Cause
+	// FirstCycle marks the first cycle the runner completed since it was
+	// made: a target that was still starting may show as down in it, and
+	// nothing is known yet of how long a finding has stood. A probe's
+	// result is never a cycle of the runner and is not marked.
+	FirstCycle bool
 }
 
 // Runner runs the enabled collectors in the background and keeps the last
@@ -166,6 +171,7 @@ func (r *Runner) RunOnce(ctx context.Context) *Result {
 		res.Status[discoveryStatusName] = *discovery
 	}
 	r.mu.Lock()
+	res.FirstCycle = r.last == nil
 	for name, st := range res.Status {
 		if st.Success {
 			r.lastSuccess[name] = res.Snapshot.Finished

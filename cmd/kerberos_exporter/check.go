@@ -83,5 +83,7 @@ func resultReport(res *cycle.Result, cfg *config.Config) *report.Report {
 	for name, st := range res.Status {
 		collectors = append(collectors, report.Collector{Name: name, Success: st.Success, Error: st.Error, Duration: st.Duration})
 	}
-	return report.New(res.Config, res.Findings, collectors, res.Snapshot.Finished)
+	rep := report.New(res.Config, res.Findings, collectors, res.Snapshot.Finished)
+	rep.FirstCycle = res.FirstCycle
+	return rep
 }
