@@ -12,7 +12,9 @@
 #
 # DEMO_LISTEN (default :19088) is the exporter's address, KERBEROS_DEMO_DIR
 # where binaries, configuration and logs go, DEMO_COLLECTION_INTERVAL
-# overrides the configuration's collection interval (30s).
+# overrides the configuration's collection interval (30s), and
+# DEMO_STANDIN_START_DELAY (e.g. 3s) makes the stand-ins wait that long
+# before listening, as slow servers would (the demo's test uses it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${KERBEROS_TESTENV_DIR:-/tmp/kerberos-testenv}
@@ -34,7 +36,7 @@ fail() {
 # stale pid file must not make us kill whatever reuses the number).
 ours() {
   local cmd
-  cmd=$(tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null) || return 1
+  cmd=$( { tr '\0' ' ' < "/proc/$1/cmdline"; } 2>/dev/null) || return 1
   [ "${cmd%% *}" = "$2" ]
 }
 
@@ -95,7 +97,7 @@ fi
 # 2. The stand-ins: they write the ready file once every listener is bound;
 # then each scenario's address must accept a TCP connection.
 started=1
-args=(-ready "$RUN/sqlstandin.ready")
+args=(-ready "$RUN/sqlstandin.ready" -start-delay "${DEMO_STANDIN_START_DELAY:-0s}")
 for s in "${SCENARIOS[@]}"; do args+=(-scenario "testenv/scenarios/$s.yml"); done
 KERBEROS_TESTENV_DIR=$DIR nohup "$RUN/sqlstandin" "${args[@]}" > "$RUN/sqlstandin.log" 2>&1 &
 standin=$!

@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/kerberos-exporter/kerberos_exporter/testenv/tdsserver"
 )
@@ -31,6 +32,7 @@ func main() {
 	var scenarioFiles files
 	flag.Var(&scenarioFiles, "scenario", "scenario YAML file (repeatable)")
 	readyFile := flag.String("ready", "", "write this file once every scenario listens (name and address a line); removed on shutdown")
+	startDelay := flag.Duration("start-delay", 0, "wait this long before listening, as a slow server would (to test that a script waits for -ready)")
 	flag.Parse()
 	if len(scenarioFiles) == 0 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: sqlstandin [-ready FILE] -scenario FILE [-scenario FILE ...]")
@@ -49,6 +51,7 @@ func main() {
 	if *readyFile != "" {
 		_ = os.Remove(*readyFile) // a stale one from an earlier run must not pass for this one
 	}
+	time.Sleep(*startDelay)
 	g, err := tdsserver.StartGroup(scenarios, tdsserver.GroupOptions{})
 	if err != nil {
 		log.Fatal(err)
