@@ -270,6 +270,11 @@ func TestDecodeErrorsAreNotRepeatedAsMissing(t *testing.T) {
 	if err == nil || strings.Count(err.Error(), "sql_instances[0].auth.password") != 1 || !strings.Contains(err.Error(), "not written inline") {
 		t.Errorf("err = %v, want the inline secret reported once", err)
 	}
+	// Two steps up is another matter: discovery still needs a domain.
+	_, err = ParseStatic("z.yml", []byte("sql_instances:\n  - name: a\n    host: a.corp.test\n    auth: {method: windows}\ndiscovery:\n  template:\n    timeout: soon\n"))
+	if err == nil || !strings.Contains(err.Error(), "discovery: needs at least one configured domain") || !strings.Contains(err.Error(), "z.yml:7: discovery.template.timeout") {
+		t.Errorf("err = %v, want both the bad template field and the missing domain", err)
+	}
 	_, err = Parse("y.yml", []byte("global:\n  collection_interval: 30s\n---\nsql_instances: [\n"))
 	if err == nil || !strings.Contains(err.Error(), "y.yml:4: invalid YAML") || !strings.Contains(err.Error(), "the rest of the file was not checked") {
 		t.Errorf("err = %v, want the syntax error in the second document, and that checking stopped", err)

@@ -168,14 +168,17 @@ func fieldsOf(errs Errors) map[string]bool {
 	return fields
 }
 
-// related says whether field is one of fields, or lies inside or around
-// one of them (sql_instances[0].auth.password and its .value).
+// related says whether field is one of fields, lies inside one of them
+// (sql_instances[0].auth when auth was not a mapping), or is the field
+// right around one of them (sql_instances[0].auth.password around its
+// refused .value). Further up, a defect is unrelated: "discovery needs a
+// domain" still stands beside a bad discovery.template field.
 func related(fields map[string]bool, field string) bool {
 	if field == "" {
 		return false
 	}
 	for f := range fields {
-		if f == field || within(field, f) || within(f, field) {
+		if f == field || within(field, f) || parent(f) == field {
 			return true
 		}
 	}
@@ -185,6 +188,14 @@ func related(fields map[string]bool, field string) bool {
 // within says whether path lies inside parent: parent.x or parent[i].
 func within(path, parent string) bool {
 	return strings.HasPrefix(path, parent) && len(path) > len(parent) && (path[len(parent)] == '.' || path[len(parent)] == '[')
+}
+
+// parent is the path one step up: a.b[2] for a.b[2].c, a.b for a.b[2].
+func parent(path string) string {
+	if i := strings.LastIndexAny(path, ".["); i > 0 {
+		return path[:i]
+	}
+	return ""
 }
 
 // sortErrors puts errors in line order (file-wide ones first) and drops
