@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,6 +81,7 @@ func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 		"discovery-template-bounds.yml":    {"discovery-template-bounds.yml:7: discovery.template.ntlm_clients_top: must be between 0 and 1000, got -5", "discovery-template-bounds.yml:8: discovery.template.timeout: must be at least 100ms, got 1ns"},
 		"discovery-pattern.yml":            {"discovery-pattern.yml:5:", "discovery.include[0]", "shell pattern"},
 		"bad-max-concurrent-instances.yml": {"bad-max-concurrent-instances.yml:2:", "global.max_concurrent_instances", "between 1 and 1024"},
+		"several-defects.yml":              {"several-defects.yml:3:", "several-defects.yml:15:", "second YAML document"},
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(cases) {
@@ -228,6 +230,54 @@ func TestAllErrorsAreReported(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q lacks %q", err, w)
 		}
+	}
+}
+
+// A file with defects of every stage (a second document, values that do
+// not decode, values that decode but are wrong, a secret that cannot be
+// read) reports them all in one pass, each once, in line order.
+func TestEveryDefectReportedOnceInLineOrder(t *testing.T) {
+	_, err := Load("testdata/bad/several-defects.yml")
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("err = %v (%T), want config.Errors", err, err)
+	}
+	f := "testdata/bad/several-defects.yml"
+	want := []string{
+		f + ":3: global.colection_interval: field colection_interval is not a known field of Global",
+		f + `:4: global.collector_timeout: "soon" is not a duration such as 30s or 5m`,
+		f + ":8: domains[0].bind.password: secrets are not written inline: give {file: PATH} or {env: NAME}",
+		f + `:11: sql_instances[0].host: must be a fully qualified name (SPNs use the FQDN), got "sqla"`,
+		f + ":12: sql_instances[0].port: must be between 1 and 65535, got 70000",
+		f + `:13: sql_instances[0].encrypt: must be disable, false, true or strict, got "maybe"`,
+		f + ":14: sql_instances[0].auth.password: cannot be read: open testdata/no-such-secret: no such file or directory",
+		f + ":15: a second YAML document: the configuration is one document (remove the --- separator and what follows, or merge it)",
+	}
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.Error())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A field that could not be decoded is reported for what is wrong with
+// it, not again as missing; and a YAML syntax error says that checking
+// stopped there.
+func TestDecodeErrorsAreNotRepeatedAsMissing(t *testing.T) {
+	_, err := Parse("x.yml", []byte("sql_instances:\n  - name: a\n    host: a.corp.test\n    auth: {method: sql, username: u, password: hunter2}\n"))
+	if err == nil || strings.Count(err.Error(), "sql_instances[0].auth.password") != 1 || !strings.Contains(err.Error(), "not written inline") {
+		t.Errorf("err = %v, want the inline secret reported once", err)
+	}
+	// Two steps up is another matter: discovery still needs a domain.
+	_, err = ParseStatic("z.yml", []byte("sql_instances:\n  - name: a\n    host: a.corp.test\n    auth: {method: windows}\ndiscovery:\n  template:\n    timeout: soon\n"))
+	if err == nil || !strings.Contains(err.Error(), "discovery: needs at least one configured domain") || !strings.Contains(err.Error(), "z.yml:7: discovery.template.timeout") {
+		t.Errorf("err = %v, want both the bad template field and the missing domain", err)
+	}
+	_, err = Parse("y.yml", []byte("global:\n  collection_interval: 30s\n---\nsql_instances: [\n"))
+	if err == nil || !strings.Contains(err.Error(), "y.yml:4: invalid YAML") || !strings.Contains(err.Error(), "the rest of the file was not checked") {
+		t.Errorf("err = %v, want the syntax error in the second document, and that checking stopped", err)
 	}
 }
 

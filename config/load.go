@@ -11,6 +11,7 @@ import (
 	"path"
 	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -68,7 +69,7 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	if len(data) > MaxFileSize {
-		return nil, &Error{File: path, Msg: fmt.Sprintf("file is larger than %d MiB: not a configuration file", MaxFileSize>>20)}
+		return nil, Errors{{File: path, Msg: fmt.Sprintf("file is larger than %d MiB: not a configuration file", MaxFileSize>>20)}}
 	}
 	return Parse(path, data)
 }
@@ -85,50 +86,131 @@ func ParseStatic(name string, data []byte) (*Config, error) {
 	return parse(name, data, false)
 }
 
+// parse reports every defect it can find in one pass, in line order: a
+// second document, values yaml.v3 cannot decode (an inline secret, an
+// unknown field, a bad duration), values that decode but are wrong, and
+// (on this machine) files and secrets that cannot be read. Only a file
+// that is not YAML at all stops it early, and then says so.
 func parse(name string, data []byte, onThisMachine bool) (*Config, error) {
 	if len(data) > MaxFileSize {
-		return nil, &Error{File: name, Msg: fmt.Sprintf("file is larger than %d MiB: not a configuration file", MaxFileSize>>20)}
+		return nil, Errors{{File: name, Msg: fmt.Sprintf("file is larger than %d MiB: not a configuration file", MaxFileSize>>20)}}
 	}
+	var errs Errors
 	if line, col, ok := invalidUTF8(data); ok {
+		// The rest is checked with the bad bytes replaced, so that one
+		// mistyped character does not hide the other defects.
+		data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 		e := &Error{File: name, Line: line, Msg: fmt.Sprintf("column %d: byte is not UTF-8: the file must be saved as UTF-8", col)}
 		var root yaml.Node
-		if yaml.Unmarshal(bytes.ToValidUTF8(data, []byte("\uFFFD")), &root) == nil {
+		if yaml.Unmarshal(data, &root) == nil {
 			e.Field = pathAt(&root, line, 0)
 		}
-		return nil, e
+		errs = append(errs, e)
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(name, nil, err)
+		return nil, sortErrors(append(errs, syntaxError(name, err)...))
 	}
-	if line := secondDocument(data); line > 0 {
-		return nil, &Error{File: name, Line: line, Msg: "a second YAML document: the configuration is one document (remove the --- separator and what follows, or merge it)"}
+	if len(bytes.TrimSpace(data)) == 0 || root.Kind == 0 {
+		return nil, sortErrors(append(errs, &Error{File: name, Msg: "file is empty; see config.example.yml"}))
+	}
+	if line, err := secondDocument(data); err != nil {
+		errs = append(errs, syntaxError(name, err)...)
+	} else if line > 0 {
+		errs = append(errs, &Error{File: name, Line: line, Msg: "a second YAML document: the configuration is one document (remove the --- separator and what follows, or merge it)"})
 	}
 	cfg := &Config{File: name}
-	if len(bytes.TrimSpace(data)) == 0 || root.Kind == 0 {
-		return nil, &Error{File: name, Msg: "file is empty; see config.example.yml"}
-	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil {
-		return nil, yamlError(name, &root, err)
+		errs = append(errs, yamlError(name, &root, err)...)
 	}
+	// What failed to decode was left at its zero value: validation goes
+	// on with the rest, but says nothing more about those fields (a
+	// refused inline password is not also a missing one).
+	undecoded := fieldsOf(errs)
 	cfg.applyDefaults()
 	v := validator{file: name, root: &root, checkFiles: onThisMachine}
 	cfg.validate(&v)
-	if len(v.errs) > 0 {
-		return nil, v.errs
+	if onThisMachine {
+		cfg.resolveSecrets(&v)
 	}
-	if !onThisMachine {
-		cfg.Warnings = v.warnings
-		return cfg, nil
+	for _, e := range v.errs {
+		if !related(undecoded, e.Field) {
+			errs = append(errs, e)
+		}
 	}
-	cfg.resolveSecrets(&v)
-	if len(v.errs) > 0 {
-		return nil, v.errs
+	if len(errs) > 0 {
+		return nil, sortErrors(errs)
 	}
 	cfg.Warnings = v.warnings
 	return cfg, nil
+}
+
+// syntaxError is a YAML syntax error, which ends the check: past it the
+// parser cannot tell what belongs where.
+func syntaxError(name string, err error) Errors {
+	out := yamlError(name, nil, err)
+	for _, e := range out {
+		e.Msg += " (the rest of the file was not checked: fix this first)"
+	}
+	return out
+}
+
+// fieldsOf is the set of fields named by errs.
+func fieldsOf(errs Errors) map[string]bool {
+	fields := map[string]bool{}
+	for _, e := range errs {
+		if e.Field != "" {
+			fields[e.Field] = true
+		}
+	}
+	return fields
+}
+
+// related says whether field is one of fields, lies inside one of them
+// (sql_instances[0].auth when auth was not a mapping), or is the field
+// right around one of them (sql_instances[0].auth.password around its
+// refused .value). Further up, a defect is unrelated: "discovery needs a
+// domain" still stands beside a bad discovery.template field.
+func related(fields map[string]bool, field string) bool {
+	if field == "" {
+		return false
+	}
+	for f := range fields {
+		if f == field || within(field, f) || parent(f) == field {
+			return true
+		}
+	}
+	return false
+}
+
+// within says whether path lies inside parent: parent.x or parent[i].
+func within(path, parent string) bool {
+	return strings.HasPrefix(path, parent) && len(path) > len(parent) && (path[len(parent)] == '.' || path[len(parent)] == '[')
+}
+
+// parent is the path one step up: a.b[2] for a.b[2].c, a.b for a.b[2].
+func parent(path string) string {
+	if i := strings.LastIndexAny(path, ".["); i > 0 {
+		return path[:i]
+	}
+	return ""
+}
+
+// sortErrors puts errors in line order (file-wide ones first) and drops
+// repeats, so that each defect is reported once.
+func sortErrors(errs Errors) Errors {
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+	seen := map[string]bool{}
+	out := errs[:0]
+	for _, e := range errs {
+		if s := e.Error(); !seen[s] {
+			seen[s] = true
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // invalidUTF8 locates the first byte that is not UTF-8 (line and column
@@ -157,28 +239,28 @@ func invalidUTF8(data []byte) (line, col int, found bool) {
 // starts, 0 if the file holds one. yaml.Unmarshal reads the first and
 // ignores the rest, which would silently drop half a configuration. An
 // empty or null document after a trailing --- holds nothing to drop and
-// is accepted.
-func secondDocument(data []byte) int {
+// is accepted. A syntax error after the first document is returned.
+func secondDocument(data []byte) (int, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var first yaml.Node
 	if dec.Decode(&first) != nil {
-		return 0
+		return 0, nil
 	}
 	for {
 		var next yaml.Node
 		if err := dec.Decode(&next); err != nil {
 			if errors.Is(err, io.EOF) {
-				return 0
+				return 0, nil
 			}
-			return 1 // a syntax error after the first document: also not one document
+			return 0, err
 		}
 		if isNullDocument(&next) {
 			continue
 		}
 		if next.Line > 0 {
-			return next.Line
+			return next.Line, nil
 		}
-		return 1
+		return 1, nil
 	}
 }
 
@@ -197,7 +279,7 @@ var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (?:column (\d+): )?(.
 
 // yamlError turns yaml.v3's messages ("yaml: unmarshal errors:\n  line 3:
 // field foo not found in type config.Global") into our located errors.
-func yamlError(file string, root *yaml.Node, err error) error {
+func yamlError(file string, root *yaml.Node, err error) Errors {
 	var te *yaml.TypeError
 	var lines []string
 	if errors.As(err, &te) {

@@ -384,3 +384,25 @@ func TestCycleScopesEachCollectorsLogger(t *testing.T) {
 		t.Errorf("the collector's log line does not name it:\n%s", out.String())
 	}
 }
+
+// TestCycleMarksOnlyTheFirstCycle: the first completed cycle since the
+// runner was made is marked (a target that was still starting may show as
+// down in it); later cycles, a reload's among them, and probes are not.
+func TestCycleMarksOnlyTheFirstCycle(t *testing.T) {
+	cfg := cycleConfig("a")
+	ct := newCycleTest(t, cfg, fakeSQL{})
+	ct.runner.progress = nil
+	if probe, err := ct.runner.Probe(context.Background(), "a", slog.New(slog.DiscardHandler)); err != nil || probe.FirstCycle {
+		t.Errorf("a probe before any cycle: err %v, marked %v; want unmarked", err, probe != nil && probe.FirstCycle)
+	}
+	if res := ct.runner.RunOnce(context.Background()); !res.FirstCycle || !ct.runner.Last().FirstCycle {
+		t.Error("the first cycle is not marked")
+	}
+	if res := ct.runner.RunOnce(context.Background()); res.FirstCycle {
+		t.Error("the second cycle is marked first")
+	}
+	ct.runner.SetConfig(cycleConfig("a", "b"))
+	if res := ct.runner.RunOnce(context.Background()); res.FirstCycle {
+		t.Error("the first cycle after a reload is marked first: the exporter did not start")
+	}
+}

@@ -38,6 +38,11 @@ type Result struct {
 	// without having cleared (see judged).
 	Incomplete      map[string]bool
 	FleetIncomplete bool
+	// FirstCycle marks the first cycle the runner completed since it was
+	// made: a target that was still starting may show as down in it, and
+	// nothing is known yet of how long a finding has stood. A probe's
+	// result is never a cycle of the runner and is not marked.
+	FirstCycle bool
 }
 
 // Runner runs the enabled collectors in the background and keeps the last
@@ -197,6 +202,7 @@ func (r *Runner) RunOnce(ctx context.Context) *Result {
 		store.Observe(res.Snapshot.Finished, res.Findings, res.Causes, firstseen.Scope{Judged: judged(res, true, configured)})
 	}
 	r.mu.Lock()
+	res.FirstCycle = r.last == nil
 	for name, st := range res.Status {
 		if st.Success {
 			r.lastSuccess[name] = res.Snapshot.Finished

@@ -41,6 +41,8 @@ func runCheck(cfg *config.Config, logger *slog.Logger, stdout *os.File, output, 
 		runner.SetFirstSeen(firstseen.OpenReadOnly(stateDir, logger))
 	}
 	res := runner.RunOnce(ctx)
+	// check is one collection by design: "first since start" would say nothing.
+	res.FirstCycle = false
 	code, err := writeCheck(stdout, resultReport(res, cfg), output, fixScript)
 	if err != nil {
 		logger.Error("check failed", "err", err)
@@ -91,5 +93,7 @@ func resultReport(res *cycle.Result, cfg *config.Config) *report.Report {
 	for name, st := range res.Status {
 		collectors = append(collectors, report.Collector{Name: name, Success: st.Success, Error: st.Error, Duration: st.Duration})
 	}
-	return report.New(res.Config, res.Findings, collectors, res.Snapshot.Finished)
+	rep := report.New(res.Config, res.Findings, collectors, res.Snapshot.Finished)
+	rep.FirstCycle = res.FirstCycle
+	return rep
 }

@@ -156,3 +156,15 @@ func TestRunExitCodesForConfiguration(t *testing.T) {
 		t.Errorf("output does not say what was checked:\n%s", b)
 	}
 }
+
+// The report says whether its cycle was the first since start, as the
+// runner marked it.
+func TestResultReportCarriesFirstCycle(t *testing.T) {
+	res := sampleResult()
+	for _, first := range []bool{false, true} {
+		res.FirstCycle = first
+		if got := resultReport(res, nil).FirstCycle; got != first {
+			t.Errorf("FirstCycle = %v, want %v", got, first)
+		}
+	}
+}

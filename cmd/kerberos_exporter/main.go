@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -73,8 +75,7 @@ func run(args []string, stdout, stderr *os.File) int {
 
 	cfg, err := config.Load(*configFile)
 	if err != nil {
-		logger.Error("configuration is invalid", "file", *configFile, "err", err)
-		fmt.Fprintf(stderr, "%v\n", err)
+		printConfigProblems(stderr, *configFile, err)
 		return checkConfigInvalid
 	}
 	logConfigWarnings(logger, cfg)
@@ -122,6 +123,36 @@ func openFirstSeen(dir string, logger *slog.Logger) (*firstseen.Store, error) {
 		return nil, err
 	}
 	return firstseen.Open(dir, logger), nil
+}
+
+// printConfigProblems writes each defect of an invalid configuration once,
+// one a line (file:line: field: what is wrong), then how many there are.
+func printConfigProblems(w io.Writer, file string, err error) {
+	problems := configProblems(err)
+	for _, p := range problems {
+		fmt.Fprintln(w, report.EscapeText(p))
+	}
+	fmt.Fprintf(w, "%s in %s\n", countProblems(len(problems)), report.EscapeText(file))
+}
+
+// configProblems splits a configuration error into its defects.
+func configProblems(err error) []string {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		out := make([]string, len(errs))
+		for i, e := range errs {
+			out[i] = e.Error()
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
+
+func countProblems(n int) string {
+	if n == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", n)
 }
 
 func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *web.FlagConfig, metricsPath string, probeOpts probeOptions, background cycle.Background, firstSeen *firstseen.Store) error {

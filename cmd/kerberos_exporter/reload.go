@@ -44,7 +44,11 @@ func (r *reloader) reload() error {
 	defer r.mu.Unlock()
 	if err != nil {
 		r.ok = false
-		r.logger.Error("configuration reload refused; the previous configuration stays in force", "file", r.file, "err", err)
+		problems := configProblems(err)
+		for _, p := range problems {
+			r.logger.Error("configuration problem", "problem", p)
+		}
+		r.logger.Error("configuration reload refused; the previous configuration stays in force", "file", r.file, "problems", len(problems))
 		return err
 	}
 	r.ok = true

@@ -154,6 +154,32 @@ func TestJSONGolden(t *testing.T) {
 	}
 }
 
+// The first cycle since the exporter started is said to be so, in the text
+// header and as first_cycle in JSON (false otherwise).
+func TestFirstCycleIsMarked(t *testing.T) {
+	for _, first := range []bool{false, true} {
+		r := sample()
+		r.FirstCycle = first
+		var text, js bytes.Buffer
+		if err := r.WriteText(&text); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WriteJSON(&js); err != nil {
+			t.Fatal(err)
+		}
+		header, _, _ := strings.Cut(text.String(), "\n")
+		if got := strings.HasSuffix(header, "(first collection since start)"); got != first {
+			t.Errorf("first=%v: text header %q", first, header)
+		}
+		var back struct {
+			FirstCycle *bool `json:"first_cycle"`
+		}
+		if err := json.Unmarshal(js.Bytes(), &back); err != nil || back.FirstCycle == nil || *back.FirstCycle != first {
+			t.Errorf("first=%v: JSON first_cycle %v (err %v)", first, back.FirstCycle, err)
+		}
+	}
+}
+
 func TestFixScriptGolden(t *testing.T) {
 	var b bytes.Buffer
 	if err := sample().WriteFixScript(&b); err != nil {

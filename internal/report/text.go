@@ -25,7 +25,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintln(b, "No collection has completed yet.")
 		return b.Flush()
 	}
-	fmt.Fprintf(b, "kerberos_exporter check at %s\n", r.Generated.UTC().Format(time.RFC3339))
+	first := ""
+	if r.FirstCycle {
+		first = " (first collection since start)"
+	}
+	fmt.Fprintf(b, "kerberos_exporter check at %s%s\n", r.Generated.UTC().Format(time.RFC3339), first)
 	fmt.Fprintf(b, "%d critical, %d warning, %d info\n", r.Counts.Critical, r.Counts.Warning, r.Counts.Info)
 	if failed := r.FailedCollectors(); len(failed) > 0 {
 		fmt.Fprintln(b, "\nCollectors that failed (their checks are silent):")
@@ -149,6 +153,7 @@ func wrap(text, first, rest string, width int) string {
 type jsonReport struct {
 	Completed  bool            `json:"completed"`
 	Generated  *time.Time      `json:"generated,omitempty"`
+	FirstCycle bool            `json:"first_cycle"`
 	Summary    Counts          `json:"summary"`
 	Collectors []jsonCollector `json:"collectors"`
 	Causes     []jsonCause     `json:"causes"`
@@ -214,7 +219,7 @@ type jsonGroup struct {
 // docs/check-report.schema.json): causes and groups in the same order as
 // the text report.
 func (r *Report) WriteJSON(w io.Writer) error {
-	out := jsonReport{Completed: r.Completed, Summary: r.Counts, Collectors: []jsonCollector{}, Causes: []jsonCause{}, Groups: []jsonGroup{}}
+	out := jsonReport{Completed: r.Completed, FirstCycle: r.FirstCycle, Summary: r.Counts, Collectors: []jsonCollector{}, Causes: []jsonCause{}, Groups: []jsonGroup{}}
 	if r.Completed {
 		t := r.Generated.UTC()
 		out.Generated = &t
