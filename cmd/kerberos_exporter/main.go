@@ -51,6 +51,9 @@ func run(args []string, stdout, stderr *os.File) int {
 	metricsPath := serveCmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 	probeOpts := defaultProbeOptions()
 	addProbeFlags(serveCmd, &probeOpts)
+	landing := defaultLandingOptions()
+	serveCmd.Flag("web.runbook-url-prefix", "Where the landing page links each cause's runbook: this prefix, then <alert>.md. The default is the runbooks built into the exporter, served under /runbooks/; point it at your own copy (a wiki, the repository's docs/runbooks/), or set it empty for no links.").
+		Default(landing.RunbookURLPrefix).StringVar(&landing.RunbookURLPrefix)
 	background := serveCmd.Flag("collection.background", "What the background loop collects for /metrics: all (every SQL instance and the fleet-wide work) or fleet (only the fleet-wide work: DC clocks, delegated users, the services (DNS, SPNs), the forest-wide SPN scan; each instance is collected by its /probe alone, for replicas sharded by hashmod).").
 		Default(string(cycle.BackgroundAll)).Enum(string(cycle.BackgroundAll), string(cycle.BackgroundFleet))
 
@@ -83,7 +86,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	case checkCmd.FullCommand():
 		return runCheck(cfg, logger, stdout, *checkOutput, *fixScript)
 	default:
-		if err := serve(cfg, *configFile, logger, webCfg, *metricsPath, probeOpts, cycle.Background(*background)); err != nil {
+		if err := serve(cfg, *configFile, logger, webCfg, *metricsPath, probeOpts, landing, cycle.Background(*background)); err != nil {
 			logger.Error("serving failed", "err", err)
 			return 1
 		}
@@ -91,7 +94,7 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 }
 
-func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *web.FlagConfig, metricsPath string, probeOpts probeOptions, background cycle.Background) error {
+func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *web.FlagConfig, metricsPath string, probeOpts probeOptions, landing landingOptions, background cycle.Background) error {
 	logger.Info("starting "+exporterName, "version", version.Info(), "config", configFile, "background", background)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -113,7 +116,7 @@ func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *w
 	go runner.Loop(ctx)
 	go reloader.watchSIGHUP(ctx)
 
-	mux := newMux(runner, reloader, reg, metricsPath, logger, probeOpts)
+	mux := newMux(runner, reloader, reg, metricsPath, logger, probeOpts, landing)
 	srv := newHTTPServer(mux, defaultServerTimeouts)
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, webCfg, logger) }()
