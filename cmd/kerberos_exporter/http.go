@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,14 +73,44 @@ func newMux(runner *cycle.Runner, rl *reloader, reg *prometheus.Registry, metric
 	if last == nil {
 		last = runner.Last
 	}
+	var pages landingCache
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
 		}
-		writeLanding(w, r, last(), runner.Config(), metricsPath, landing.RunbookURLPrefix)
+		page, err := pages.get(last(), runner.Config(), metricsPath, landing.RunbookURLPrefix)
+		if err != nil {
+			http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		page.write(w, r)
 	})
 	return mux
+}
+
+// landingCache keeps the last rendered page: it changes once a cycle (or
+// a reload), while a person may reload it, or leave it open, far more
+// often.
+type landingCache struct {
+	mu   sync.Mutex
+	res  *cycle.Result
+	cfg  *config.Config
+	page *landingPage
+}
+
+func (c *landingCache) get(res *cycle.Result, cfg *config.Config, metricsPath, runbookURLPrefix string) (*landingPage, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.page != nil && c.res == res && c.cfg == cfg {
+		return c.page, nil
+	}
+	page, err := renderLanding(res, cfg, metricsPath, runbookURLPrefix)
+	if err != nil {
+		return nil, err
+	}
+	c.res, c.cfg, c.page = res, cfg, page
+	return page, nil
 }
 
 // defaultRunbookURLPrefix links the landing page's causes to the runbooks
@@ -99,15 +130,27 @@ func defaultLandingOptions() landingOptions {
 	return landingOptions{RunbookURLPrefix: defaultRunbookURLPrefix}
 }
 
-// writeLanding renders one result (nil before the first cycle completes) as
-// the triage page (internal/report), compressed when the client takes gzip.
-// The page runs only its own inline style and script (report.LandingCSP).
-func writeLanding(w http.ResponseWriter, r *http.Request, res *cycle.Result, cfg *config.Config, metricsPath, runbookURLPrefix string) {
-	var page bytes.Buffer
+// landingPage is the triage page of one result, plain and gzipped.
+type landingPage struct{ plain, gzipped []byte }
+
+// renderLanding renders one result (nil before the first cycle completes)
+// as the triage page (internal/report).
+func renderLanding(res *cycle.Result, cfg *config.Config, metricsPath, runbookURLPrefix string) (*landingPage, error) {
+	var page, zipped bytes.Buffer
 	if err := resultReport(res, cfg).WriteHTML(&page, report.Page{MetricsPath: metricsPath, ProbePath: "/probe", RunbookURLPrefix: runbookURLPrefix}); err != nil {
-		http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
-		return
+		return nil, err
 	}
+	zw := gzip.NewWriter(&zipped)
+	_, _ = zw.Write(page.Bytes())
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return &landingPage{plain: page.Bytes(), gzipped: zipped.Bytes()}, nil
+}
+
+// write serves the page, compressed when the client takes gzip. The page
+// runs only its own inline style and script (report.LandingCSP).
+func (p *landingPage) write(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", report.LandingCSP)
@@ -116,13 +159,11 @@ func writeLanding(w http.ResponseWriter, r *http.Request, res *cycle.Result, cfg
 	h.Set("Cache-Control", "no-store")
 	h.Set("Vary", "Accept-Encoding")
 	if !acceptsGzip(r) {
-		_, _ = w.Write(page.Bytes())
+		_, _ = w.Write(p.plain)
 		return
 	}
 	h.Set("Content-Encoding", "gzip")
-	zw := gzip.NewWriter(w)
-	_, _ = zw.Write(page.Bytes())
-	_ = zw.Close()
+	_, _ = w.Write(p.gzipped)
 }
 
 func acceptsGzip(r *http.Request) bool {

@@ -67,7 +67,7 @@ const landingHTML = `<!DOCTYPE html>
 <section id="instances">
 <h2>{{if .Services}}Instances and services{{else}}Instances{{end}}</h2>
 <div class="controls" id="controls" hidden><input id="filter" type="search" placeholder="Filter: name, cause, SPN, account…" aria-label="Filter by text"> <select id="status-filter" aria-label="Filter by status"><option value="">every status</option><option value="problem">critical or warning</option><option value="critical">critical</option><option value="warning">warning</option><option value="healthy">healthy</option><option value="unreachable">unreachable</option></select> <span id="shown" aria-live="polite"></span></div>
-<table id="instances-table">
+<table id="instances-table"><colgroup><col class="w-name"><col class="w-st"><col class="w-n"><col class="w-n"><col class="w-n"><col class="w-causes"><col class="w-seen"><col></colgroup>
 <thead><tr><th data-key="name" aria-sort="none"><button type="button">Name</button></th><th data-key="status" aria-sort="ascending"><button type="button">Status</button></th><th data-key="critical" class="n"><button type="button">Crit.</button></th><th data-key="warning" class="n"><button type="button">Warn.</button></th><th data-key="info" class="n"><button type="button">Info</button></th><th data-key="causes"><button type="button">Causes</button></th><th data-key="seen"><button type="button">First seen</button></th><th data-key="findings"><button type="button">Findings</button></th></tr></thead>
 <tbody>
 {{- range .Rows}}
@@ -137,12 +137,13 @@ pre{background:#1f2a37;color:#e6edf3;padding:8px 12px;border-radius:4px;overflow
 .controls input{flex:1;max-width:420px;padding:5px 8px;font:inherit}
 .controls select{padding:4px;font:inherit}
 #shown{color:var(--muted);font-size:13px}
-table{width:100%;border-collapse:collapse;background:#fff;border:1px solid var(--line);font-size:14px}
+table{width:100%;table-layout:fixed;border-collapse:collapse;background:#fff;border:1px solid var(--line);font-size:14px}
 th{position:sticky;top:0;background:#eef1f5;text-align:left;padding:0;border-bottom:2px solid var(--line)}
 th button{all:unset;display:block;padding:6px 8px;cursor:pointer;font-weight:600}
 th button:focus-visible{outline:2px solid #1a56a8}
 th[aria-sort=ascending] button::after{content:" ▲"}th[aria-sort=descending] button::after{content:" ▼"}
-td{padding:4px 8px;border-top:1px solid var(--line);vertical-align:top}
+.w-name{width:15%}.w-st{width:9em}.w-n{width:4.5em}.w-causes{width:20%}.w-seen{width:9em}
+td{overflow-wrap:anywhere;padding:4px 8px;border-top:1px solid var(--line);vertical-align:top}
 td:nth-child(3),td:nth-child(4),td:nth-child(5){text-align:right;font-variant-numeric:tabular-nums}
 tr{border-left:5px solid transparent}
 tr.critical{border-left-color:var(--critical)}tr.warning{border-left-color:var(--warning)}
