@@ -20,6 +20,7 @@ import (
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/cycle"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
@@ -235,4 +236,42 @@ func getPage(t *testing.T, url string, gzip bool) (string, *http.Response) {
 		t.Fatalf("GET %s: asked for gzip, got %q", url, resp.Header.Get("Content-Encoding"))
 	}
 	return string(b), resp
+}
+
+// Names from AD and SQL Server that are made to become markup or script
+// stay text in a real browser: no dialog opens, no element appears, and
+// the filter finds the instance by its odd name.
+func TestLandingPageHostileNamesInChromium(t *testing.T) {
+	bin := chromiumBinary(t)
+	const inst = "x\"><img src=x onerror=alert(1)>\u202e"
+	const link = "</script><script>alert(2)</script>"
+	res := sampleResult()
+	res.Config = &config.Config{SQLInstances: []config.SQLInstance{{Name: inst}, {Name: "sqla"}}}
+	res.Findings = append(res.Findings, diagnosis.Finding{
+		Check: "linked_server_hop_anonymous", Severity: diagnosis.Critical, Target: inst + "/" + link, Instance: inst,
+		Summary: "hop " + link + " fails <svg onload=alert(3)>", Detail: "<iframe src=javascript:alert(4)>", Fix: "fix <b>it</b>",
+		Script: []string{"setspn -S 'MSSQLSvc/" + link + "' CORP\\x"},
+	})
+	b := startBrowser(t, bin, 1280, 900)
+	b.navigate(landingServer(t, res, res.Config) + "/") // fails the test on any dialog
+	var got struct {
+		Images, Scripts, Frames, SVGs, Bold int
+		Shown                                string
+		Href                                 string
+	}
+	b.eval(`(() => {
+		const f = document.getElementById("filter");
+		f.value = "onerror=alert(1)";
+		f.dispatchEvent(new Event("input"));
+		return {Images: document.images.length, Scripts: document.scripts.length, Frames: document.querySelectorAll("iframe").length,
+			SVGs: document.querySelectorAll("svg").length, Bold: Array.from(document.querySelectorAll("b")).filter(e => e.textContent === "it").length,
+			Shown: document.getElementById("shown").textContent,
+			Href: document.querySelector("#instances-table tbody tr:not([hidden]) a").href};
+	})()`, &got)
+	if got.Images != 0 || got.Scripts != 1 || got.Frames != 0 || got.SVGs != 0 || got.Bold != 0 {
+		t.Errorf("hostile text became markup: %+v", got)
+	}
+	if got.Shown != "1 of 3 shown" || !strings.Contains(got.Href, "/probe?target=x%22%3e%3cimg") {
+		t.Errorf("the filter did not find the odd instance, or its probe link is wrong: %+v", got)
+	}
 }
