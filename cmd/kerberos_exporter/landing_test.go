@@ -256,8 +256,8 @@ func TestLandingPageHostileNamesInChromium(t *testing.T) {
 	b.navigate(landingServer(t, res, res.Config) + "/") // fails the test on any dialog
 	var got struct {
 		Images, Scripts, Frames, SVGs, Bold int
-		Shown                                string
-		Href                                 string
+		Shown                               string
+		Href                                string
 	}
 	b.eval(`(() => {
 		const f = document.getElementById("filter");
