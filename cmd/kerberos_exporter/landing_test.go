@@ -107,7 +107,7 @@ func TestLandingPageInChromium(t *testing.T) {
 		`href="/probe?target=sqla&debug=true"`, `href="/probe?target=sqlc&debug=true"`,
 	}
 	for _, f := range res.Findings {
-		must = append(must, `<li class="`+string(f.Severity)+`"><b>`+string(f.Severity)+`</b> `+f.Summary, f.Detail, f.Fix)
+		must = append(must, `<li class="`+string(f.Severity)+`"><b>`+string(f.Severity)+`</b> <code>`+f.Check+`</code> `+f.Summary, f.Detail, f.Fix)
 		must = append(must, f.Script...)
 	}
 	for _, want := range must {

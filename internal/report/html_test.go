@@ -105,9 +105,9 @@ func TestHTMLFirstSeen(t *testing.T) {
 	}
 	s := page(t, r)
 	for _, want := range []string{
-		`<b>critical</b> recent <a href="#c1">cause</a> <span class="new">new</span></li>`,
-		`<b>critical</b> old <a href="#c2">cause</a> <span class="since">since 2024-04-30 08:00 UTC</span></li>`,
-		`<b>critical</b> unknown <a href="#c3">cause</a></li>`,
+		`<b>critical</b> <code>spn_missing</code> recent <a href="#c1">cause</a> <span class="new">new</span></li>`,
+		`<b>critical</b> <code>spn_missing</code> old <a href="#c2">cause</a> <span class="since">since 2024-04-30 08:00 UTC</span></li>`,
+		`<b>critical</b> <code>spn_missing</code> unknown <a href="#c3">cause</a></li>`,
 		`data-seen="` + strconv.FormatInt(now.Add(-26*time.Hour).Unix(), 10) + `"`,
 		`<span class="new">1 new in the last hour</span>`,
 	} {

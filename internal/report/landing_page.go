@@ -90,7 +90,7 @@ const landingHTML = `<!DOCTYPE html>
 {{- define "counts"}}<span><span class="c critical">{{.Critical}} critical</span><span class="c warning">{{.Warning}} warning</span><span class="c info">{{.Info}} info</span>{{end}}
 {{- define "seen"}}{{if .Known}}{{if .New}} <span class="new">new</span>{{else}} <span class="since">since {{.Since}}</span>{{end}}{{end}}{{end}}
 {{- define "probe"}}{{if .Probe}}<a href="{{.ProbePath}}?target={{.Target}}&amp;debug=true">{{.Name}}</a>{{else}}{{.Name}}{{end}}{{end}}
-{{- define "finding"}}<li class="{{.Severity}}"><b>{{.Severity}}</b> {{.Summary}}{{with .Cause.ID}} <a href="#{{.}}">cause</a>{{end}}{{template "seen" .Seen}}</li>{{end}}
+{{- define "finding"}}<li class="{{.Severity}}"><b>{{.Severity}}</b> <code>{{.Check}}</code> {{.Summary}}{{with .Cause.ID}} <a href="#{{.}}">cause</a>{{end}}{{template "seen" .Seen}}</li>{{end}}
 `
 
 const landingCSS = `
@@ -152,7 +152,7 @@ tr.critical td:nth-child(3),tr.warning td:nth-child(4){font-weight:700}
 .critical .st{color:var(--critical)}.warning .st{color:var(--warning)}.info .st{color:var(--info)}.ok .st{color:var(--ok)}.st.u{color:#6d4c9f}
 td ul,#fleet ul{margin:4px 0;padding-left:18px}
 li.critical b{color:var(--critical)}li.warning b{color:var(--warning)}li.info b{color:var(--info)}
-li b{font-size:11px;text-transform:uppercase}
+li b{font-size:11px;text-transform:uppercase}li code{font-size:12px;color:var(--muted)}
 small{color:var(--muted)}
 footer{max-width:1280px;margin:0 auto;padding:0 28px 28px;color:var(--muted);font-size:13px}
 `
