@@ -48,15 +48,17 @@ const landingHTML = `<!DOCTYPE html>
 {{- range .Causes}}
 <article class="cause {{.Severity}}" id="{{.ID}}" data-cause="{{.Cause}}" data-severity="{{.Severity}}">
 <h3><span class="sev">{{.Severity}}</span> {{.Summary}}{{template "seen" .Seen}}</h3>
-<div class="meta"><code>{{.Cause}}</code> · fix on <b>{{.Subject}}</b> · {{if eq (len .Affected) 1}}affects <code>{{index .Affected 0}}</code>{{else}}<details class="inline"><summary>{{plural (len .Affected) "affected target" "affected targets"}}</summary>{{range .Affected}}<code>{{.}}</code> {{end}}</details>{{end}}{{if .Instances}} on {{plural .Instances "instance" "instances"}}{{end}}</div>
-<p>{{.Detail}}</p>
+<div class="meta"><code>{{.Cause}}</code> · fix on <b>{{.Subject}}</b>{{if .Instances}} · {{plural .Instances "instance" "instances"}}{{end}} · {{if eq (len .Affected) 1}}affects <code>{{index .Affected 0}}</code>{{else}}<details class="inline"><summary>{{plural (len .Affected) "affected target" "affected targets"}}</summary>{{range .Affected}}<code>{{.}}</code> {{end}}</details>{{end}}</div>
 <p><span class="label">Fix:</span> {{.Fix}}</p>
+{{- if .Detail}}
+<details class="why"{{if $.Expand}} open{{end}}><summary>Why it matters</summary><p>{{.Detail}}</p></details>
+{{- end}}
 {{- if .Script}}
 <details class="script"{{if $.Expand}} open{{end}}><summary>Script: {{plural (len .Script) "line" "lines"}} to review</summary><pre>{{range .Script}}{{scriptLine .}}
 {{end}}</pre></details>
 {{- end}}
 <div class="links">{{if and .Runbook $.RunbookURLPrefix}}<a class="runbook" href="{{$.RunbookURLPrefix}}{{.Runbook}}.md">Runbook {{.Runbook}}</a>{{end}}
-{{- if .Shown}} <span class="label">Probe with debug log:</span>{{range .Shown}} {{template "probe" .}}{{end}}
+{{- if .Shown}} <span class="label">Instances (probe with debug log):</span>{{range .Shown}} {{template "probe" .}}{{end}}
 {{- if .More}} <details class="inline more"><summary>{{len .More}} more</summary>{{range .More}}{{template "probe" .}} {{end}}</details>{{end}}{{end}}</div>
 </article>
 {{- else}}
@@ -126,8 +128,10 @@ article.cause.critical{border-left-color:var(--critical)}article.cause.warning{b
 .critical .sev{background:var(--critical)}.warning .sev{background:var(--warning)}
 .cause .meta{color:var(--muted);font-size:13px}
 .cause p{margin:5px 0}
+details.why p{margin:2px 0 4px 16px;color:#3a424c}
 details.inline{display:inline}
-details.inline[open]{display:block}
+details.inline>summary{display:inline}
+details.inline>summary::after{content:" ▸"}details.inline[open]>summary::after{content:" ▾"}
 details.inline code{margin-right:6px}
 summary{cursor:pointer;color:#1a56a8}
 pre{background:#1f2a37;color:#e6edf3;padding:8px 12px;border-radius:4px;overflow-x:auto;font-size:13px;margin:4px 0}
