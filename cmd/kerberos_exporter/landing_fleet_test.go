@@ -27,7 +27,7 @@ const landingPageBudget = 300 << 10
 // (a service account without delegation, SPNs missing on one team's
 // servers, SPN registration refused for one account, an unreadable error
 // log on many instances, one DC's clock), NTLM where Kerberos is expected,
-// a handful of unreachable instances, and half the fleet healthy. Findings
+// a handful of unreachable instances, and most of the fleet healthy. Findings
 // of one cause share its fix, as the diagnosis writes them.
 func fleetResult(n int) *cycle.Result {
 	sites := []string{"ams", "ber", "cph", "dub", "fra", "lon", "mad", "par"}
