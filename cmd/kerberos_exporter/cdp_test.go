@@ -211,21 +211,6 @@ func (b *browser) eval(expr string, result any) {
 	}
 }
 
-// screenshot writes a PNG of the whole page, width wide.
-func (b *browser) screenshot(path string, width int) {
-	b.t.Helper()
-	var height float64
-	b.eval("document.documentElement.scrollHeight", &height)
-	b.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": int(height), "deviceScaleFactor": 1, "mobile": false}, nil)
-	var shot struct {
-		Data []byte `json:"data"`
-	}
-	b.call("Page.captureScreenshot", map[string]any{"format": "png", "captureBeyondViewport": true}, &shot)
-	if err := os.WriteFile(path, shot.Data, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-}
-
 func (b *browser) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

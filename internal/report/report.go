@@ -154,28 +154,3 @@ func (r *Report) FailedCollectors() []Collector {
 	}
 	return out
 }
-
-// escaped is a copy of the report with every unsafe rune in every string
-// that may come from AD or SQL Server escaped (see EscapeText).
-func (r *Report) escaped() *Report {
-	c := *r
-	c.Collectors = make([]Collector, len(r.Collectors))
-	for i, col := range r.Collectors {
-		col.Name, col.Error = EscapeText(col.Name), EscapeText(col.Error)
-		c.Collectors[i] = col
-	}
-	c.Groups = make([]Group, len(r.Groups))
-	for i, g := range r.Groups {
-		g.Name = EscapeText(g.Name)
-		fs := make([]diagnosis.Finding, len(g.Findings))
-		for j, f := range g.Findings {
-			f.Check, f.Target, f.Instance = EscapeText(f.Check), EscapeText(f.Target), EscapeText(f.Instance)
-			f.Summary, f.Detail, f.Fix = EscapeText(f.Summary), EscapeText(f.Detail), EscapeText(f.Fix)
-			f.Script = append([]string(nil), f.Script...) // rendered by scriptLine, which refuses or escapes
-			fs[j] = f
-		}
-		g.Findings = fs
-		c.Groups[i] = g
-	}
-	return &c
-}
