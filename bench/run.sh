@@ -20,6 +20,11 @@ go test -run '^$' -bench 'BenchmarkScrape/.*/rebuild' -benchmem -benchtime "${RE
 echo "== collection cycle with and without a stalled instance =="
 go test -run '^$' -bench 'BenchmarkWorldCycle' -benchtime "${CYCLES:-5}x" ./cycle/
 
+# The landing page with 500 instances: size, time to first byte, render in
+# headless Chromium.
+echo "== landing page, 500 instances =="
+RUNS=1 bash bench/landing.sh
+
 # The SPN scan against a real, large Samba directory (provisioned once, cached in
 # $BENCH_DIR, default /tmp/kte-bench; BENCH_ACCOUNTS accounts, default 100000). Needs root;
 # SKIP_DIRECTORY_BENCH=1 skips it.

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,6 +17,7 @@ import (
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/cycle"
+	"github.com/kerberos-exporter/kerberos_exporter/docs"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
@@ -41,7 +48,7 @@ func newHTTPServer(h http.Handler, t serverTimeouts) *http.Server {
 // newMux serves the runner's last cycle on metricsPath, encoded once per
 // cycle, followed by the metrics of reg (the exporter's own state) and of
 // the Go runtime and the process.
-func newMux(runner *cycle.Runner, rl *reloader, reg *prometheus.Registry, metricsPath string, logger *slog.Logger, probeOpts probeOptions) *http.ServeMux {
+func newMux(runner *cycle.Runner, rl *reloader, reg *prometheus.Registry, metricsPath string, logger *slog.Logger, probeOpts probeOptions, landing landingOptions) *http.ServeMux {
 	runtime := prometheus.NewRegistry()
 	runtime.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
@@ -61,25 +68,134 @@ func newMux(runner *cycle.Runner, rl *reloader, reg *prometheus.Registry, metric
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "OK") })
 	mux.Handle("/probe", newProber(runner, logger, probeOpts))
 	mux.HandleFunc("/sd", sdHandler(runner.Config))
+	mux.Handle("/runbooks/", runbookHandler())
+	last := landing.last
+	if last == nil {
+		last = runner.Last
+	}
+	var pages landingCache
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
 		}
-		renderLanding(w, runner, metricsPath)
+		page, err := pages.get(last(), runner.Config(), metricsPath, landing.RunbookURLPrefix)
+		if err != nil {
+			http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		page.write(w, r)
 	})
 	return mux
 }
 
-// renderLanding serves the findings of the last completed cycle, per
-// instance, as a self-contained HTML page.
-func renderLanding(w http.ResponseWriter, runner *cycle.Runner, metricsPath string) {
-	writeLanding(w, runner.Last(), runner.Config(), metricsPath)
+// landingCache keeps the last rendered page: it changes once a cycle (or
+// a reload), while a person may reload it, or leave it open, far more
+// often.
+type landingCache struct {
+	mu   sync.Mutex
+	res  *cycle.Result
+	cfg  *config.Config
+	page *landingPage
 }
 
-// writeLanding renders one result (nil before the first cycle completes);
-// the page's template lives in internal/report.
-func writeLanding(w http.ResponseWriter, res *cycle.Result, cfg *config.Config, metricsPath string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = resultReport(res, cfg).WriteHTML(w, report.Page{MetricsPath: metricsPath, ProbePath: "/probe"})
+func (c *landingCache) get(res *cycle.Result, cfg *config.Config, metricsPath, runbookURLPrefix string) (*landingPage, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.page != nil && c.res == res && c.cfg == cfg {
+		return c.page, nil
+	}
+	page, err := renderLanding(res, cfg, metricsPath, runbookURLPrefix)
+	if err != nil {
+		return nil, err
+	}
+	c.res, c.cfg, c.page = res, cfg, page
+	return page, nil
+}
+
+// defaultRunbookURLPrefix links the landing page's causes to the runbooks
+// the exporter itself serves (runbookHandler).
+const defaultRunbookURLPrefix = "/runbooks/"
+
+// landingOptions shape the landing page.
+type landingOptions struct {
+	// RunbookURLPrefix is put before "<alert>.md" to link a cause to its
+	// runbook; empty means no runbook links.
+	RunbookURLPrefix string
+	// last, when set, replaces the runner's last result (tests).
+	last func() *cycle.Result
+}
+
+func defaultLandingOptions() landingOptions {
+	return landingOptions{RunbookURLPrefix: defaultRunbookURLPrefix}
+}
+
+// landingPage is the triage page of one result, plain and gzipped.
+type landingPage struct{ plain, gzipped []byte }
+
+// renderLanding renders one result (nil before the first cycle completes)
+// as the triage page (internal/report).
+func renderLanding(res *cycle.Result, cfg *config.Config, metricsPath, runbookURLPrefix string) (*landingPage, error) {
+	var page, zipped bytes.Buffer
+	if err := resultReport(res, cfg).WriteHTML(&page, report.Page{MetricsPath: metricsPath, ProbePath: "/probe", RunbookURLPrefix: runbookURLPrefix}); err != nil {
+		return nil, err
+	}
+	zw := gzip.NewWriter(&zipped)
+	_, _ = zw.Write(page.Bytes())
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return &landingPage{plain: page.Bytes(), gzipped: zipped.Bytes()}, nil
+}
+
+// write serves the page, compressed when the client takes gzip. The page
+// runs only its own inline style and script (report.LandingCSP).
+func (p *landingPage) write(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", report.LandingCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Vary", "Accept-Encoding")
+	if !acceptsGzip(r) {
+		_, _ = w.Write(p.plain)
+		return
+	}
+	h.Set("Content-Encoding", "gzip")
+	_, _ = w.Write(p.gzipped)
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+// runbookName is what a runbook's file is called: the alert's name.
+var runbookName = regexp.MustCompile(`^[A-Za-z0-9_-]+\.md$`)
+
+// runbookHandler serves the runbooks built into the exporter as plain
+// text, so that the page's links work where the repository cannot be
+// reached, and match the running version.
+func runbookHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/runbooks/")
+		if !runbookName.MatchString(name) {
+			http.NotFound(w, r)
+			return
+		}
+		b, err := fs.ReadFile(docs.Runbooks, "runbooks/"+name)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(b)
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/cycle"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
 // chromiumBinary finds headless Chromium. The landing-page test needs it
@@ -56,48 +59,55 @@ func runChromium(t *testing.T, bin string, args ...string) []byte {
 	return stdout.Bytes()
 }
 
-// landingServer serves the landing page of one fixed result.
-func landingServer(t *testing.T, res *cycle.Result, cfg *config.Config) *httptest.Server {
+// landingServer serves one fixed result through the exporter's own mux
+// and HTTP server on a loopback port.
+func landingServer(t *testing.T, res *cycle.Result, cfg *config.Config) string {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeLanding(w, res, cfg, "/metrics")
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	runner := cycle.NewRunner(cfg, logger)
+	opts := defaultLandingOptions()
+	opts.last = func() *cycle.Result { return res }
+	mux := newMux(runner, newReloader("", runner, logger), prometheus.NewRegistry(), "/metrics", logger, defaultProbeOptions(), opts)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newHTTPServer(mux, defaultServerTimeouts)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + l.Addr().String()
 }
 
 func TestLandingPageInChromium(t *testing.T) {
 	bin := chromiumBinary(t)
 	res := sampleResult()
-	srv := landingServer(t, res, res.Config)
+	url := landingServer(t, res, res.Config)
 
 	// The screenshot is for a person to look at; KERBEROS_EXPORTER_SCREENSHOT_DIR keeps it.
 	dir := os.Getenv("KERBEROS_EXPORTER_SCREENSHOT_DIR")
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	shot := filepath.Join(dir, "landing.png")
-	runChromium(t, bin, "--hide-scrollbars", "--window-size=1280,1400", "--screenshot="+shot, srv.URL)
+	shot := filepath.Join(dir, "landing-sample.png")
+	runChromium(t, bin, "--hide-scrollbars", "--window-size=1280,1400", "--screenshot="+shot, url)
 	png, err := os.ReadFile(shot)
 	if err != nil || len(png) < 10000 || !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Fatalf("no usable screenshot at %s (%d bytes, %v)", shot, len(png), err)
 	}
 	t.Logf("screenshot: %s", shot)
 
-	dom := html.UnescapeString(string(runChromium(t, bin, "--dump-dom", srv.URL)))
+	dom := html.UnescapeString(string(runChromium(t, bin, "--dump-dom", url)))
 	must := []string{
-		// each instance heading, the fleet-wide group and the healthy state
-		"SQL instance sqla", "SQL instance sqlc", "Fleet-wide",
-		// the summary and the collector that failed
-		"1 critical", "1 warning", "1 info", "lookup sqla.corp.test: i/o timeout",
-		// links
-		`href="/metrics"`, `href="/probe?target=sqla"`, `href="/probe?target=sqlc"`,
+		// the summary, the causes and the collector that failed
+		"1 critical", "1 warning", "1 info", "lookup sqla.corp.test: i/o timeout", "Causes — fix these first",
+		// the script ran: the table's controls are shown, with the count
+		`<span id="shown" aria-live="polite">2 of 2 shown</span>`,
+		// links: metrics, the runbook, each instance's probe with its debug log
+		`href="/metrics"`, `href="/runbooks/KerberosSPNMissing.md"`,
+		`href="/probe?target=sqla&debug=true"`, `href="/probe?target=sqlc&debug=true"`,
 	}
 	for _, f := range res.Findings {
-		must = append(must,
-			`class="finding `+string(f.Severity)+`" data-check="`+f.Check+`" data-severity="`+string(f.Severity)+`"`,
-			`<span class="sev">`+string(f.Severity)+`</span><span class="title">`+f.Summary+`</span>`,
-			f.Detail, f.Fix)
+		must = append(must, `<li class="`+string(f.Severity)+`"><b>`+string(f.Severity)+`</b> <code>`+f.Check+`</code> `+f.Summary, f.Detail, f.Fix)
 		must = append(must, f.Script...)
 	}
 	for _, want := range must {
@@ -105,9 +115,19 @@ func TestLandingPageInChromium(t *testing.T) {
 			t.Errorf("the rendered page lacks %q", want)
 		}
 	}
-	// A finding appears under its own instance's heading.
-	if i, j := strings.Index(dom, "SQL instance sqlc"), strings.Index(dom, "SPN MSSQLSvc/sqlc.corp.test:1433 is not registered"); i < 0 || j < i || j > strings.Index(dom, "Fleet-wide") {
-		t.Error("the SPN finding is not under SQL instance sqlc")
+	// The causes come before the table, the critical cause first.
+	causes, table := strings.Index(dom, `id="causes"`), strings.Index(dom, `id="instances-table"`)
+	if causes < 0 || table < causes {
+		t.Error("the causes do not come before the instance table")
+	}
+	if first := strings.Index(dom, `<article class="cause`); first < 0 || !strings.HasPrefix(dom[first:], `<article class="cause critical"`) {
+		t.Error("the first cause is not the critical one")
+	}
+	// The SPN finding is in sqlc's row, which is first (it is critical).
+	rows := dom[table:]
+	if i, j := strings.Index(rows, ">sqlc<"), strings.Index(rows, ">sqla<"); i < 0 || j < i ||
+		!strings.Contains(rows[i:j], "SPN MSSQLSvc/sqlc.corp.test:1433 is not registered") {
+		t.Error("sqlc's row, with its SPN finding, does not come first")
 	}
 	if strings.Contains(dom, "No collection has completed yet") {
 		t.Error("a completed result shows the pending state")
@@ -117,6 +137,7 @@ func TestLandingPageInChromium(t *testing.T) {
 func TestLandingPageEmptyStates(t *testing.T) {
 	cfg := &config.Config{SQLInstances: []config.SQLInstance{{Name: "sqla"}}}
 	healthy := sampleResult()
+	healthy.Config = cfg
 	healthy.Findings = nil
 	healthy.Status = map[string]cycle.Status{"sql": {Success: true}}
 	for name, tc := range map[string]struct {
@@ -125,18 +146,17 @@ func TestLandingPageEmptyStates(t *testing.T) {
 	}{
 		"before the first collection": {
 			res:  nil,
-			want: []string{"No collection has completed yet", `href="/metrics"`, `href="/probe?target=sqla"`},
-			lack: []string{"No findings", "<article"},
+			want: []string{"No collection has completed yet", `href="/metrics"`, `href="/probe?target=sqla&amp;debug=true"`, `<span class="st">pending</span>`},
+			lack: []string{"No findings", "<article", `id="causes"`},
 		},
 		"no findings": {
 			res:  healthy,
-			want: []string{"No findings.", "SQL instance sqla", "Kerberos works everywhere the exporter can see"},
+			want: []string{"No findings.", `href="/probe?target=sqla&amp;debug=true"`, "Kerberos works everywhere the exporter can see", "Nothing to fix.", `<span class="st">healthy</span>`},
 			lack: []string{"<article", "No collection has completed yet", "Collectors that failed"},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			srv := landingServer(t, tc.res, cfg)
-			body := get(t, srv.URL)
+			body, _ := getPage(t, landingServer(t, tc.res, cfg)+"/", false)
 			for _, w := range tc.want {
 				if !strings.Contains(body, w) {
 					t.Errorf("page lacks %q", w)
@@ -151,22 +171,56 @@ func TestLandingPageEmptyStates(t *testing.T) {
 	}
 }
 
-// The mux serves the landing page at / from the runner's last result.
+// The mux serves the landing page at / from the runner's last result, with
+// its security headers, gzip when asked, and the runbooks it links to.
 func TestMuxServesLandingPage(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := &config.Config{SQLInstances: []config.SQLInstance{{Name: "sqla"}}}
 	runner := cycle.NewRunner(cfg, logger)
-	srv := httptest.NewServer(newMux(runner, newReloader("", runner, logger), prometheus.NewRegistry(), "/metrics", logger, defaultProbeOptions()))
+	srv := httptest.NewServer(newMux(runner, newReloader("", runner, logger), prometheus.NewRegistry(), "/metrics", logger, defaultProbeOptions(), defaultLandingOptions()))
 	t.Cleanup(srv.Close)
-	body := get(t, srv.URL+"/")
-	if !strings.Contains(body, "No collection has completed yet") || !strings.Contains(body, `href="/probe?target=sqla"`) {
+	body, header := getPage(t, srv.URL+"/", false)
+	if !strings.Contains(body, "No collection has completed yet") || !strings.Contains(body, `href="/probe?target=sqla&amp;debug=true"`) {
 		t.Errorf("landing page before the first cycle:\n%s", body)
+	}
+	if csp := header.Get("Content-Security-Policy"); csp != report.LandingCSP || !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("Content-Security-Policy %q, want %q", csp, report.LandingCSP)
+	}
+	if zipped, _ := getPage(t, srv.URL+"/", true); zipped != body {
+		t.Error("the gzipped page is not the page")
+	}
+
+	for path, want := range map[string]int{
+		"/runbooks/KerberosSPNMissing.md": http.StatusOK,
+		"/runbooks/NoSuchAlert.md":        http.StatusNotFound,
+		"/runbooks/../runbooks.go":        http.StatusNotFound,
+		"/runbooks/%2e%2e%2fdocs%2fx.md":  http.StatusNotFound,
+		"/runbooks/":                      http.StatusNotFound,
+		"/elsewhere":                      http.StatusNotFound,
+	} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %s, want %d", path, resp.Status, want)
+		}
+		if want == http.StatusOK && (resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || !bytes.HasPrefix(b, []byte("# KerberosSPNMissing"))) {
+			t.Errorf("GET %s: %s, %.40q", path, resp.Header.Get("Content-Type"), b)
+		}
 	}
 }
 
-func get(t *testing.T, url string) string {
+// getPage fetches an HTML page, with or without asking for gzip (the
+// transport unzips it), and fails on anything but 200 text/html.
+func getPage(t *testing.T, url string, gzip bool) (string, http.Header) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	tr := &http.Transport{DisableCompression: !gzip}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,5 +232,46 @@ func get(t *testing.T, url string) string {
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, "text/html") {
 		t.Fatalf("GET %s: %s, %s", url, resp.Status, ct)
 	}
-	return string(b)
+	if gzip && !resp.Uncompressed {
+		t.Fatalf("GET %s: asked for gzip, got %q", url, resp.Header.Get("Content-Encoding"))
+	}
+	return string(b), resp.Header
+}
+
+// Names from AD and SQL Server that are made to become markup or script
+// stay text in a real browser: no dialog opens, no element appears, and
+// the filter finds the instance by its odd name.
+func TestLandingPageHostileNamesInChromium(t *testing.T) {
+	bin := chromiumBinary(t)
+	const inst = "x\"><img src=x onerror=alert(1)>\u202e"
+	const link = "</script><script>alert(2)</script>"
+	res := sampleResult()
+	res.Config = &config.Config{SQLInstances: []config.SQLInstance{{Name: inst}, {Name: "sqla"}}}
+	res.Findings = append(res.Findings, diagnosis.Finding{
+		Check: "linked_server_hop_anonymous", Severity: diagnosis.Critical, Target: inst + "/" + link, Instance: inst,
+		Summary: "hop " + link + " fails <svg onload=alert(3)>", Detail: "<iframe src=javascript:alert(4)>", Fix: "fix <b>it</b>",
+		Script: []string{"setspn -S 'MSSQLSvc/" + link + "' CORP\\x"},
+	})
+	b := startBrowser(t, bin, 1280, 900)
+	b.navigate(landingServer(t, res, res.Config) + "/") // fails the test on any dialog
+	var got struct {
+		Images, Scripts, Frames, SVGs, Bold int
+		Shown                               string
+		Href                                string
+	}
+	b.eval(`(() => {
+		const f = document.getElementById("filter");
+		f.value = "onerror=alert(1)";
+		f.dispatchEvent(new Event("input"));
+		return {Images: document.images.length, Scripts: document.scripts.length, Frames: document.querySelectorAll("iframe").length,
+			SVGs: document.querySelectorAll("svg").length, Bold: Array.from(document.querySelectorAll("b")).filter(e => e.textContent === "it").length,
+			Shown: document.getElementById("shown").textContent,
+			Href: document.querySelector("#instances-table tbody tr:not([hidden]) a").href};
+	})()`, &got)
+	if got.Images != 0 || got.Scripts != 1 || got.Frames != 0 || got.SVGs != 0 || got.Bold != 0 {
+		t.Errorf("hostile text became markup: %+v", got)
+	}
+	if got.Shown != "1 of 3 shown" || !strings.Contains(got.Href, "/probe?target=x%22%3e%3cimg") {
+		t.Errorf("the filter did not find the odd instance, or its probe link is wrong: %+v", got)
+	}
 }

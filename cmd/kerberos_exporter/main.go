@@ -57,6 +57,9 @@ func run(args []string, stdout, stderr *os.File) int {
 	metricsPath := serveCmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 	probeOpts := defaultProbeOptions()
 	addProbeFlags(serveCmd, &probeOpts)
+	landing := defaultLandingOptions()
+	serveCmd.Flag("web.runbook-url-prefix", "Where the landing page links each cause's runbook: this prefix, then <alert>.md. The default is the runbooks built into the exporter, served under /runbooks/; point it at your own copy (a wiki, the repository's docs/runbooks/), or set it empty for no links.").
+		Default(landing.RunbookURLPrefix).StringVar(&landing.RunbookURLPrefix)
 	background := serveCmd.Flag("collection.background", "What the background loop collects for /metrics: all (every SQL instance and the fleet-wide work) or fleet (only the fleet-wide work: DC clocks, delegated users, the services (DNS, SPNs), the forest-wide SPN scan; each instance is collected by its /probe alone, for replicas sharded by hashmod).").
 		Default(string(cycle.BackgroundAll)).Enum(string(cycle.BackgroundAll), string(cycle.BackgroundFleet))
 
@@ -97,7 +100,7 @@ func run(args []string, stdout, stderr *os.File) int {
 			fmt.Fprintf(stderr, "%s: %v (set --state.directory to a directory the exporter may write to)\n", exporterName, err)
 			return 1
 		}
-		if err := serve(cfg, *configFile, logger, webCfg, *metricsPath, probeOpts, cycle.Background(*background), store); err != nil {
+		if err := serve(cfg, *configFile, logger, webCfg, *metricsPath, probeOpts, landing, cycle.Background(*background), store); err != nil {
 			logger.Error("serving failed", "err", err)
 			return 1
 		}
@@ -155,7 +158,7 @@ func countProblems(n int) string {
 	return fmt.Sprintf("%d problems", n)
 }
 
-func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *web.FlagConfig, metricsPath string, probeOpts probeOptions, background cycle.Background, firstSeen *firstseen.Store) error {
+func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *web.FlagConfig, metricsPath string, probeOpts probeOptions, landing landingOptions, background cycle.Background, firstSeen *firstseen.Store) error {
 	logger.Info("starting "+exporterName, "version", version.Info(), "config", configFile, "background", background)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -179,7 +182,7 @@ func serve(cfg *config.Config, configFile string, logger *slog.Logger, webCfg *w
 	go func() { runner.Loop(ctx); close(loopDone) }()
 	go reloader.watchSIGHUP(ctx)
 
-	mux := newMux(runner, reloader, reg, metricsPath, logger, probeOpts)
+	mux := newMux(runner, reloader, reg, metricsPath, logger, probeOpts, landing)
 	srv := newHTTPServer(mux, defaultServerTimeouts)
 	errc := make(chan error, 1)
 	go func() { errc <- web.ListenAndServe(srv, webCfg, logger) }()

@@ -52,7 +52,7 @@ func TestExampleWebConfig(t *testing.T) {
 
 	logger := promslog.NewNopLogger()
 	runner := cycle.NewRunner(&config.Config{SQLInstances: []config.SQLInstance{{Name: "sqla"}}}, logger)
-	mux := newMux(runner, newReloader("", runner, logger), prometheus.NewRegistry(), "/metrics", logger, defaultProbeOptions())
+	mux := newMux(runner, newReloader("", runner, logger), prometheus.NewRegistry(), "/metrics", logger, defaultProbeOptions(), defaultLandingOptions())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,126 +1,283 @@
 package report
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"html/template"
 	"io"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
 )
 
 // Page is what the landing page links to.
 type Page struct {
 	MetricsPath string
 	ProbePath   string
+	// RunbookURLPrefix is prepended to "<alert>.md" to link a cause to its
+	// runbook; empty means no runbook links.
+	RunbookURLPrefix string
 }
 
-// WriteHTML writes the landing page: the findings per instance, with no
-// external assets (inline CSS, no script), and links to the metrics and to
-// a probe of each instance.
+// newWithin is how recent a first sighting is for the page to call it new.
+const newWithin = time.Hour
+
+// expandFindingsUpTo: with at most this many findings the page shows each
+// instance's findings open; above it (a fleet) they are collapsed, so that
+// the causes stay the first thing read and the page stays small.
+const expandFindingsUpTo = 30
+
+// instanceLinksShown is how many of a cause's instances are linked inline;
+// the rest sit in a collapsed list.
+const instanceLinksShown = 6
+
+// WriteHTML writes the landing page as a fleet triage view: summary counts,
+// then the root causes (critical first, then by blast radius), then every
+// instance and service in a table that its script sorts and filters, with
+// each one's findings underneath. It has no external assets: the CSS and
+// the script are inline and allowed by LandingCSP.
 func (r *Report) WriteHTML(w io.Writer, p Page) error {
-	// html/template makes names inert as markup; escaping control
-	// characters as well keeps the page clean when read with curl.
-	r = r.escaped()
-	var instances []string
+	return landingTmpl.Execute(w, newLandingView(r, p))
+}
+
+// LandingCSP is the Content-Security-Policy the landing page is served
+// with: nothing but its own inline style and script, by hash.
+var LandingCSP = "default-src 'none'; style-src " + cspHash(landingCSS) + "; script-src " + cspHash(landingJS) +
+	"; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+func cspHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
+
+// landingView is what the template reads; every string in it that may
+// come from AD or SQL Server has its unsafe runes escaped (EscapeText),
+// except the raw names that only go into URLs, which html/template
+// escapes as URL parts.
+type landingView struct {
+	Page
+	Completed  bool
+	FirstCycle bool
+	When       string // RFC 3339, UTC
+	WhenUnix   int64
+	Failed     []Collector
+	Summary    summaryView
+	Causes     []causeView
+	Rows       []rowView
+	Services   bool // whether any row is a service
+	Fleet      []findingView
+	Expand     bool // show each instance's findings open
+	CSS        template.CSS
+	JS         template.JS
+}
+
+type summaryView struct {
+	Total, Critical, Warning, Healthy, Unreachable int
+	Causes, Findings                               Counts
+	NewCauses                                      int
+}
+
+type seenView struct {
+	Known bool
+	New   bool
+	Since string // "2024-05-01 09:12 UTC"
+	Unix  int64
+}
+
+type linkView struct {
+	Name      string // escaped, shown
+	Target    string // raw, for the probe URL
+	Probe     bool   // a SQL instance, which /probe knows
+	ProbePath string
+}
+
+type causeView struct {
+	ID        string
+	Cause     string
+	Severity  diagnosis.Severity
+	Subject   string
+	Summary   string
+	Detail    string
+	Fix       string
+	Script    []string // raw: rendered through scriptLine
+	Runbook   string
+	Affected  []string
+	Shown     []linkView // the first instanceLinksShown instances
+	More      []linkView // the rest
+	Instances int
+	Findings  int
+	Seen      seenView
+}
+
+type causeRef struct{ ID, Label string }
+
+type rowView struct {
+	Name        string
+	Target      string
+	Kind        string
+	Probe       bool
+	ProbePath   string
+	Status      string // critical, warning, info, ok or pending
+	Rank        int
+	Unreachable bool
+	Counts      Counts
+	Causes      []causeRef
+	Findings    []findingView
+	Seen        seenView
+}
+
+type findingView struct {
+	Check    string
+	Severity diagnosis.Severity
+	Target   string
+	Summary  string
+	Cause    causeRef
+	Seen     seenView
+}
+
+// unreachableCheck is the finding that says the exporter cannot log in to
+// an instance: the page counts those instances as unreachable.
+const unreachableCheck = "sql_unreachable"
+
+func findingKey(f diagnosis.Finding) string {
+	return f.Check + "\x00" + f.Target + "\x00" + f.Instance
+}
+
+func newLandingView(r *Report, p Page) *landingView {
+	v := &landingView{
+		Page: p, Completed: r.Completed, FirstCycle: r.FirstCycle,
+		When: r.Generated.UTC().Format(time.RFC3339), WhenUnix: r.Generated.Unix(),
+		CSS: template.CSS(landingCSS), JS: template.JS(landingJS), //nolint:gosec // constants of this package, hashed into LandingCSP
+	}
+	for _, c := range r.FailedCollectors() {
+		v.Failed = append(v.Failed, Collector{Name: EscapeText(c.Name), Error: EscapeText(c.Error)})
+	}
+	seen := func(t time.Time) seenView {
+		if t.IsZero() || !r.Completed {
+			return seenView{}
+		}
+		return seenView{Known: true, New: r.Generated.Sub(t) < newWithin, Since: t.UTC().Format("2006-01-02 15:04 UTC"), Unix: t.Unix()}
+	}
+
+	sqlInstances := map[string]bool{}
 	for _, g := range r.Groups {
 		if g.Kind == KindSQLInstance {
-			instances = append(instances, g.Name)
+			sqlInstances[g.Name] = true
 		}
 	}
-	return landingTmpl.Execute(w, struct {
-		*Report
-		Page
-		Instances []string
-		Failed    []Collector
-		When      string
-	}{r, p, instances, r.FailedCollectors(), r.Generated.UTC().Format(time.RFC3339)})
+	link := func(name string) linkView {
+		return linkView{Name: EscapeText(name), Target: name, Probe: sqlInstances[name], ProbePath: p.ProbePath}
+	}
+
+	causeOf := map[string]causeRef{}
+	causesOf := map[string][]causeRef{}
+	for i, c := range r.Causes {
+		id := "c" + strconv.Itoa(i+1)
+		ref := causeRef{ID: id, Label: EscapeText(c.Cause)}
+		cv := causeView{
+			ID: id, Cause: EscapeText(c.Cause), Severity: c.Severity, Subject: EscapeText(c.Subject),
+			Summary: EscapeText(c.Summary), Detail: EscapeText(c.Detail), Fix: EscapeText(c.Fix),
+			Script: c.Script, Runbook: c.Runbook, Instances: len(c.Instances), Findings: len(c.Findings),
+			Seen: seen(c.FirstSeen),
+		}
+		for _, a := range c.Affected {
+			cv.Affected = append(cv.Affected, EscapeText(a))
+		}
+		for j, inst := range c.Instances {
+			if j < instanceLinksShown {
+				cv.Shown = append(cv.Shown, link(inst))
+			} else {
+				cv.More = append(cv.More, link(inst))
+			}
+			causesOf[inst] = append(causesOf[inst], ref)
+		}
+		for _, f := range c.Findings {
+			causeOf[findingKey(f)] = ref
+		}
+		v.Causes = append(v.Causes, cv)
+		v.Summary.Causes.add(c.Severity)
+		if cv.Seen.New {
+			v.Summary.NewCauses++
+		}
+	}
+	v.Summary.Findings = r.Counts
+
+	finding := func(f diagnosis.Finding) findingView {
+		return findingView{
+			Check: EscapeText(f.Check), Severity: f.Severity, Target: EscapeText(f.Target),
+			Summary: EscapeText(f.Summary), Cause: causeOf[findingKey(f)], Seen: seen(f.FirstSeen),
+		}
+	}
+	total := 0
+	for _, g := range r.Groups {
+		total += len(g.Findings)
+		if g.Kind == KindFleet {
+			for _, f := range g.Findings {
+				v.Fleet = append(v.Fleet, finding(f))
+			}
+			continue
+		}
+		row := rowView{Name: EscapeText(g.Name), Target: g.Name, Kind: g.Kind, Probe: g.Kind == KindSQLInstance, ProbePath: p.ProbePath, Counts: g.Counts, Causes: causesOf[g.Name]}
+		var first time.Time
+		for _, f := range g.Findings {
+			row.Findings = append(row.Findings, finding(f))
+			row.Unreachable = row.Unreachable || f.Check == unreachableCheck
+			if !f.FirstSeen.IsZero() && (first.IsZero() || f.FirstSeen.Before(first)) {
+				first = f.FirstSeen
+			}
+		}
+		row.Seen = seen(first)
+		switch {
+		case !r.Completed:
+			row.Status, row.Rank = "pending", 4
+		case g.Counts.Critical > 0:
+			row.Status, row.Rank = "critical", 0
+			v.Summary.Critical++
+		case g.Counts.Warning > 0:
+			row.Status, row.Rank = "warning", 1
+			v.Summary.Warning++
+		case g.Counts.Info > 0:
+			row.Status, row.Rank = "info", 2
+			v.Summary.Healthy++
+		default:
+			row.Status, row.Rank = "ok", 3
+			v.Summary.Healthy++
+		}
+		if row.Unreachable {
+			v.Summary.Unreachable++
+		}
+		v.Services = v.Services || g.Kind == KindService
+		v.Rows = append(v.Rows, row)
+	}
+	v.Summary.Total = len(v.Rows)
+	v.Expand = total <= expandFindingsUpTo
+	// Worst first, so that what needs a person is above the fold even
+	// before the script runs.
+	sort.SliceStable(v.Rows, func(i, j int) bool {
+		a, b := v.Rows[i], v.Rows[j]
+		if a.Rank != b.Rank {
+			return a.Rank < b.Rank
+		}
+		if a.Counts.Critical != b.Counts.Critical {
+			return a.Counts.Critical > b.Counts.Critical
+		}
+		if a.Counts.Warning != b.Counts.Warning {
+			return a.Counts.Warning > b.Counts.Warning
+		}
+		return strings.ToLower(a.Name) < strings.ToLower(b.Name)
+	})
+	return v
 }
 
-var landingTmpl = template.Must(template.New("landing").Funcs(template.FuncMap{"scriptLine": scriptLine}).Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>kerberos_exporter</title>
-<style>
-:root { --critical: #b3261e; --warning: #a15c00; --info: #2f5d8a; --ok: #2e7d32; --line: #d9dde3; --muted: #5b6470; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; background: #f6f7f9; }
-header.page { background: #1f2a37; color: #fff; padding: 16px 32px; }
-header.page h1 { margin: 0; font-size: 22px; }
-header.page p { margin: 2px 0 8px; color: #c9d1db; }
-header.page nav a { color: #fff; margin-right: 16px; }
-main { max-width: 1100px; margin: 0 auto; padding: 20px 32px 40px; }
-.summary { display: flex; flex-wrap: wrap; gap: 10px; align-items: center; margin-bottom: 16px; }
-.pill { padding: 3px 10px; border-radius: 999px; font-weight: 600; color: #fff; font-size: 13px; }
-.pill.critical { background: var(--critical); } .pill.warning { background: var(--warning); } .pill.info { background: var(--info); } .pill.ok { background: var(--ok); }
-.when { color: var(--muted); font-size: 13px; }
-.notice { background: #fff; border: 1px solid var(--line); border-left: 5px solid var(--info); padding: 12px 16px; border-radius: 4px; margin: 12px 0; }
-.notice.failed { border-left-color: var(--warning); }
-.notice ul { margin: 6px 0 0; padding-left: 20px; }
-section.group { margin-top: 26px; }
-section.group h2 { font-size: 18px; margin: 0 0 8px; padding-bottom: 4px; border-bottom: 2px solid var(--line); display: flex; gap: 10px; align-items: baseline; flex-wrap: wrap; }
-section.group h2 .counts { font-size: 13px; font-weight: normal; color: var(--muted); }
-section.group h2 a { font-size: 13px; font-weight: normal; margin-left: auto; }
-.healthy { color: var(--ok); margin: 4px 0; }
-article.finding { background: #fff; border: 1px solid var(--line); border-left: 6px solid var(--info); border-radius: 4px; padding: 10px 16px; margin: 10px 0; }
-article.finding.critical { border-left-color: var(--critical); } article.finding.warning { border-left-color: var(--warning); }
-.finding .head { display: flex; gap: 10px; align-items: baseline; flex-wrap: wrap; }
-.sev { text-transform: uppercase; font-size: 12px; font-weight: 700; letter-spacing: .04em; padding: 1px 8px; border-radius: 3px; color: #fff; background: var(--info); }
-.critical .sev { background: var(--critical); } .warning .sev { background: var(--warning); }
-.finding .title { font-weight: 600; font-size: 16px; }
-.finding .meta { color: var(--muted); font-size: 13px; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
-.finding p { margin: 6px 0; }
-.finding .label { font-weight: 600; }
-pre.script { background: #1f2a37; color: #e6edf3; padding: 10px 12px; border-radius: 4px; overflow-x: auto; font-size: 13px; margin: 6px 0 4px; }
-footer { max-width: 1100px; margin: 0 auto; padding: 0 32px 30px; color: var(--muted); font-size: 13px; }
-</style>
-</head>
-<body>
-<header class="page">
-<h1>kerberos_exporter</h1>
-<p>Whether Kerberos works for SQL Server and the services around it, and why not.</p>
-<nav><a href="{{.MetricsPath}}">Metrics</a>{{range .Instances}}<a href="{{$.ProbePath}}?target={{.}}">Probe {{.}}</a>{{end}}</nav>
-</header>
-<main>
-{{- if not .Completed}}
-<div class="notice" id="pending"><strong>No collection has completed yet.</strong> The first cycle is running; reload this page in a moment.</div>
-{{- else}}
-<div class="summary" id="summary">
-{{- if eq .Counts.Total 0}}<span class="pill ok">no findings</span>{{end}}
-{{- if .Counts.Critical}}<span class="pill critical">{{.Counts.Critical}} critical</span>{{end}}
-{{- if .Counts.Warning}}<span class="pill warning">{{.Counts.Warning}} warning</span>{{end}}
-{{- if .Counts.Info}}<span class="pill info">{{.Counts.Info}} info</span>{{end}}
-<span class="when">Last collection finished {{.When}}</span>
-</div>
-{{- if .Failed}}
-<div class="notice failed" id="failed-collectors"><strong>Collectors that failed</strong> — their checks are silent until they succeed:
-<ul>{{range .Failed}}<li><code>{{.Name}}</code>: {{.Error}}</li>{{end}}</ul></div>
-{{- end}}
-{{- if eq .Counts.Total 0}}
-<div class="notice" id="no-findings"><strong>No findings.</strong> Kerberos works everywhere the exporter can see.</div>
-{{- end}}
-{{- range .Groups}}
-<section class="group">
-<h2>{{.Title}}{{if .Findings}} <span class="counts">{{len .Findings}} {{if eq (len .Findings) 1}}finding{{else}}findings{{end}}</span>{{end}}
-{{- if eq .Kind "sql_instance"}}<a href="{{$.ProbePath}}?target={{.Name}}">probe</a>{{end}}</h2>
-{{- range .Findings}}
-<article class="finding {{.Severity}}" data-check="{{.Check}}" data-severity="{{.Severity}}">
-<div class="head"><span class="sev">{{.Severity}}</span><span class="title">{{.Summary}}</span></div>
-<div class="meta">{{.Check}} · {{.Target}}</div>
-<p>{{.Detail}}</p>
-<p><span class="label">Fix:</span> {{.Fix}}</p>
-{{- if .Script}}
-<pre class="script">{{range .Script}}{{scriptLine .}}
-{{end}}</pre>
-{{- end}}
-</article>
-{{- else}}
-<p class="healthy">No findings.</p>
-{{- end}}
-</section>
-{{- end}}
-{{- end}}
-</main>
-<footer>The commands shown are proposals to review: the exporter only reads Active Directory, DNS and SQL Server and never runs anything against them. <code>kerberos_exporter check --fix-script FILE</code> writes them all as one PowerShell script.</footer>
-</body>
-</html>
-`))
+// counted is "1 cause", "3 causes": the page's plural, with its number.
+func counted(n int, one, many string) string {
+	return strconv.Itoa(n) + " " + plural(n, one, many)
+}
+
+var landingTmpl = template.Must(template.New("landing").Funcs(template.FuncMap{
+	"scriptLine": scriptLine,
+	"plural":     counted,
+}).Parse(landingHTML))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -253,25 +254,33 @@ func TestPending(t *testing.T) {
 	if !strings.Contains(text.String(), "No collection has completed yet") ||
 		!strings.Contains(js.String(), `"completed": false`) ||
 		!strings.Contains(page.String(), "No collection has completed yet") ||
-		!strings.Contains(page.String(), `href="/probe?target=sqla"`) || strings.Contains(page.String(), "No findings") {
+		!strings.Contains(page.String(), `href="/probe?target=sqla&amp;debug=true"`) || strings.Contains(page.String(), "No findings") {
 		t.Errorf("pending report:\n%s\n%s\n%s", text.String(), js.String(), page.String())
 	}
 }
 
 func TestHTMLIsSelfContained(t *testing.T) {
 	var b bytes.Buffer
-	if err := sample().WriteHTML(&b, Page{MetricsPath: "/metrics", ProbePath: "/probe"}); err != nil {
+	if err := sample().WriteHTML(&b, Page{MetricsPath: "/metrics", ProbePath: "/probe", RunbookURLPrefix: "/runbooks/"}); err != nil {
 		t.Fatal(err)
 	}
 	s := b.String()
-	for _, bad := range []string{"<script", "<link", "src=", "http://", "https://", "@import", "url("} {
+	for _, bad := range []string{"<link", "src=", "http://", "https://", "@import", "url(", "<img", "<iframe", "style="} {
 		if strings.Contains(s, bad) {
-			t.Errorf("page refers to an external asset or runs script: %q", bad)
+			t.Errorf("page refers to an external asset or has inline handlers or styles: %q", bad)
 		}
 	}
+	if handler := regexp.MustCompile(`<[^>]*\son[a-z]+=`).FindString(s); handler != "" {
+		t.Errorf("page has an inline event handler: %q", handler)
+	}
+	if strings.Count(s, "<script") != 1 || strings.Count(s, "<style") != 1 {
+		t.Error("the page should have exactly its own style and script")
+	}
 	for _, want := range []string{
-		`<a href="/metrics">Metrics</a>`, `href="/probe?target=sqla"`,
-		"SQL instance sqlc", "Service crm", "Fleet-wide", `data-check="spn_missing" data-severity="critical"`,
+		`<a href="/metrics">Metrics</a>`, `href="/probe?target=sqla&amp;debug=true"`, `href="/probe?target=sqlc&amp;debug=true"`,
+		// a service is a row without a probe link
+		`<td>crm <small>service</small></td>`,
+		`id="fleet"`, `data-cause="spn_missing" data-severity="critical"`, `href="/runbooks/KerberosSPNMissing.md"`,
 		"lookup sqla.corp.test on 127.0.0.1:53: i/o timeout",
 		"setspn -S MSSQLSvc/sqlc.corp.test:1433 CORP\\sqlsvc_c",
 		"&#39;NT AUTHORITY\\ANONYMOUS LOGON&#39;",
@@ -288,7 +297,7 @@ func TestHTMLNoFindings(t *testing.T) {
 	if err := r.WriteHTML(&b, Page{MetricsPath: "/metrics", ProbePath: "/probe"}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), `id="no-findings"`) || strings.Contains(b.String(), "<article") {
+	if !strings.Contains(b.String(), `id="no-findings"`) || !strings.Contains(b.String(), `id="no-causes"`) || strings.Contains(b.String(), "<article") {
 		t.Errorf("empty state missing:\n%s", b.String())
 	}
 }
