@@ -333,6 +333,9 @@ func readAccount(ctx context.Context, conn *directory.Conn, r accountRef) (*acco
 	f.SPNs = a.SPNs
 	f.RBCDRead = a.RBCDReadable
 	read.sid = a.SID
+	if a.SID != (adsec.SID{}) {
+		f.SID = a.SID.String()
+	}
 	if a.RBCD != nil {
 		denied := a.RBCD.DeniedSIDs()
 		for _, sid := range a.RBCD.AllowedSIDs() {

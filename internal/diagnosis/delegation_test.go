@@ -1,6 +1,8 @@
 package diagnosis
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
@@ -56,7 +58,8 @@ func TestDelegationRules(t *testing.T) {
 			},
 			want: []string{"delegation_missing critical sqla/SQLB"},
 			contains: map[string][]string{"delegation_missing": {
-				`-PrincipalsAllowedToDelegateToAccount (Get-ADUser 'sqlsvc_a'),(Get-ADUser 'webfront')`,
+				`-PrincipalsAllowedToDelegateToAccount 'webfront',(Get-ADUser 'sqlsvc_a')`,
+				`# -PrincipalsAllowedToDelegateToAccount replaces the whole list of CORP\sqlsvc_b: the line keeps the 1 it allows today (CORP\webfront) and adds CORP\sqlsvc_a`,
 			}},
 		},
 		{
@@ -176,4 +179,147 @@ func TestUserRules(t *testing.T) {
 			},
 		},
 	})
+}
+
+// addBackEndPath adds an instance running as account with a self-mapped
+// linked server to sqlb, whose account does not let it delegate.
+func addBackEndPath(cfg *config.Config, s *facts.Snapshot, instance, account, kind, sid string) {
+	cfg.SQLInstances = append(cfg.SQLInstances, config.SQLInstance{Name: instance, Host: instance + ".corp.test", Port: 1433, Domain: "corp.test", ServiceAccount: account})
+	s.Accounts = append(s.Accounts, facts.Account{Name: account, Kind: kind, Found: true, RBCDRead: true, SID: sid})
+	s.DelegationPaths = append(s.DelegationPaths, facts.DelegationPath{
+		FromInstance: instance, LinkedServer: "SQLB", ToTarget: "sqlb", FromAccount: account, ToAccount: `CORP\sqlsvc_b`,
+		TargetSPNs: []string{"MSSQLSvc/sqlb.corp.test:1433"}, Known: true,
+	})
+}
+
+// TestRBCDOneLinePerBackEnd: -PrincipalsAllowedToDelegateToAccount
+// replaces the back end's whole list, so every finding that proposes RBCD on
+// one back end carries the same single line, naming the principals allowed
+// today and every front end that needs it, each once.
+func TestRBCDOneLinePerBackEnd(t *testing.T) {
+	rbcdLines := func(fs []Finding) map[string]bool {
+		lines := map[string]bool{}
+		for _, f := range fs {
+			for _, l := range f.Script {
+				if strings.Contains(l, "-PrincipalsAllowedToDelegateToAccount ") && !strings.HasPrefix(l, "# -Principals") {
+					lines[l] = true
+				}
+			}
+		}
+		return lines
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*config.Config, *facts.Snapshot)
+		line   string   // the one RBCD line every finding carries
+		notes  []string // notes the findings carry with it
+		checks int      // findings that carry it
+	}{
+		{
+			name: "two front ends: one line with both",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				s.DelegationPaths[0].ConstrainedListed = false
+				addBackEndPath(c, s, "sqlc", `CORP\sqlsvc_c`, "user", "")
+			},
+			line:   `# or, instead, resource-based constrained delegation on the back end: Set-ADUser 'sqlsvc_b' -PrincipalsAllowedToDelegateToAccount (Get-ADUser 'sqlsvc_a'),(Get-ADUser 'sqlsvc_c')`,
+			notes:  []string{`# -PrincipalsAllowedToDelegateToAccount replaces the whole list of CORP\sqlsvc_b: the line allows at once every front end that needs it (CORP\sqlsvc_a, CORP\sqlsvc_c)`},
+			checks: 2,
+		},
+		{
+			name: "two front ends and one allowed today, across domains: one command keeping it",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				moveSQLBTo(c, s, "emea.corp.test", "EMEA")
+				s.Accounts[1].RBCDAllowed = []string{`EMEA\websvc`}
+				addBackEndPath(c, s, "sqlc", `CORP\SQLC$`, "computer", "")
+				s.DelegationPaths[1].ToAccount = `EMEA\sqlsvc_b`
+			},
+			line:   `Set-ADUser 'sqlsvc_b' -Server 'emea.corp.test' -PrincipalsAllowedToDelegateToAccount 'websvc',(Get-ADComputer 'SQLC$'),(Get-ADUser 'sqlsvc_a')`,
+			notes:  []string{`# -PrincipalsAllowedToDelegateToAccount replaces the whole list of EMEA\sqlsvc_b: the line keeps the 1 it allows today (EMEA\websvc) and adds CORP\SQLC$, CORP\sqlsvc_a`},
+			checks: 2,
+		},
+		{
+			name: "a front end allowed today is kept by name, not added twice",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				moveSQLBTo(c, s, "emea.corp.test", "EMEA")
+				// sqlc's account, of another domain than the back end's, is
+				// allowed: the directory gave its SID, the exporter read it.
+				addBackEndPath(c, s, "sqlc", `CORP\sqlsvc_c`, "user", "S-1-5-21-1-2-3-1107")
+				s.DelegationPaths[1].ToAccount, s.DelegationPaths[1].RBCD = `EMEA\sqlsvc_b`, true
+				s.Accounts[1].RBCDAllowed = []string{"S-1-5-21-1-2-3-1107"}
+			},
+			line:   `Set-ADUser 'sqlsvc_b' -Server 'emea.corp.test' -PrincipalsAllowedToDelegateToAccount (Get-ADUser 'sqlsvc_c'),(Get-ADUser 'sqlsvc_a')`,
+			notes:  []string{`the line keeps the 1 it allows today (CORP\sqlsvc_c) and adds CORP\sqlsvc_a`},
+			checks: 1,
+		},
+		{
+			name: "a principal the directory could not name is kept by SID, and said so",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				s.DelegationPaths[0].ConstrainedListed = false
+				s.Accounts[1].RBCDAllowed = []string{"S-1-5-21-9-9-9-1105", `CORP\APP01$`}
+			},
+			line: `# or, instead, resource-based constrained delegation on the back end: Set-ADUser 'sqlsvc_b' -PrincipalsAllowedToDelegateToAccount 'S-1-5-21-9-9-9-1105','APP01$',(Get-ADUser 'sqlsvc_a')`,
+			notes: []string{
+				`the line keeps the 2 it allows today (S-1-5-21-9-9-9-1105, CORP\APP01$) and adds CORP\sqlsvc_a`,
+				`# the directory could not name S-1-5-21-9-9-9-1105 (an account of another domain or forest, or a deleted one): the line keeps each by SID`,
+			},
+			checks: 1,
+		},
+		{
+			name: "a back end whose list could not be read says so",
+			mutate: func(c *config.Config, s *facts.Snapshot) {
+				s.DelegationPaths[0].ConstrainedListed = false
+				s.Accounts[1].RBCDRead = false
+			},
+			line:   `# or, instead, resource-based constrained delegation on the back end: Set-ADUser 'sqlsvc_b' -PrincipalsAllowedToDelegateToAccount (Get-ADUser 'sqlsvc_a')`,
+			notes:  []string{`and the exporter could not read it: add whoever it allows today to this line (Get-ADUser 'sqlsvc_b' -Properties PrincipalsAllowedToDelegateToAccount)`},
+			checks: 1,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, snap := healthyWorld()
+			tc.mutate(cfg, snap)
+			fs := delegationFindings(newInput(cfg, snap))
+			if len(fs) != tc.checks {
+				t.Fatalf("%d findings, want %d: %+v", len(fs), tc.checks, fs)
+			}
+			if got := rbcdLines(fs); len(got) != 1 || !got[tc.line] {
+				t.Errorf("RBCD lines %q, want only %q", sortedKeys(got), tc.line)
+			}
+			for _, f := range fs {
+				script := strings.Join(f.Script, "\n")
+				if strings.Count(script, tc.line) != 1 {
+					t.Errorf("%s: the line is not in its script once:\n%s", f.Target, script)
+				}
+				for _, n := range tc.notes {
+					if !strings.Contains(script, n) {
+						t.Errorf("%s: script lacks the note %q:\n%s", f.Target, n, script)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRBCDOneLineInCauses: two front-end accounts are two causes; each
+// cause carries the back end's one line (the fix script then writes it once:
+// see internal/report).
+func TestRBCDOneLineInCauses(t *testing.T) {
+	cfg, snap := healthyWorld()
+	snap.DelegationPaths[0].ConstrainedListed = false
+	addBackEndPath(cfg, snap, "sqlc", `CORP\sqlsvc_c`, "user", "")
+	snap.Accounts[1].RBCDAllowed = []string{`CORP\websvc`}
+	line := `# or, instead, resource-based constrained delegation on the back end: Set-ADUser 'sqlsvc_b' -PrincipalsAllowedToDelegateToAccount 'websvc',(Get-ADUser 'sqlsvc_a'),(Get-ADUser 'sqlsvc_c')`
+	n := 0
+	for _, c := range Causes(Evaluate(cfg, snap)) {
+		if c.Cause != "service_account_cannot_delegate" {
+			continue
+		}
+		n++
+		if k := slices.Index(c.Script, line); k < 0 || slices.Index(c.Script[k+1:], line) >= 0 {
+			t.Errorf("cause %s does not carry the line once:\n%s", c.Subject, strings.Join(c.Script, "\n"))
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d delegation causes, want one per front-end account", n)
+	}
 }

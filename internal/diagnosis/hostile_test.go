@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/common/promslog"
 
+	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
@@ -154,6 +155,60 @@ func TestHostileNamesThroughEveryRenderer(t *testing.T) {
 			checkTerminalSafe(t, "HTML", page.String())
 			if strings.Contains(page.String(), "<script") {
 				t.Errorf("HTML carries markup from a name")
+			}
+		})
+	}
+}
+
+// TestHostileNamesInRBCDLine: the one resource-based delegation line of a
+// back end names, as a command to run (the accounts are in different
+// domains), a principal it allows today and a front end, both from AD. A
+// name that can be quoted is one quoted string of that command; one that
+// cannot makes the whole line refused, never a shorter list.
+func TestHostileNamesInRBCDLine(t *testing.T) {
+	for label, name := range hostileNames {
+		t.Run(label, func(t *testing.T) {
+			cfg, snap := diagnosis.HealthyWorld()
+			cfg.Domains = append(cfg.Domains, config.Domain{Name: "emea.corp.test", NetBIOSName: "EMEA"})
+			cfg.SQLInstances[1].Domain, cfg.SQLInstances[1].ServiceAccount = "emea.corp.test", `EMEA\sqlsvc_b`
+			snap.Accounts[1].Name = `EMEA\sqlsvc_b`
+			snap.Accounts[1].RBCDAllowed = []string{`EMEA\` + name}
+			p := &snap.DelegationPaths[0]
+			p.ToAccount, p.ConstrainedListed = `EMEA\sqlsvc_b`, false
+			p.FromAccount = `CORP\` + name
+			findings := diagnosis.Evaluate(cfg, snap)
+			var script bytes.Buffer
+			if err := report.New(cfg, findings, nil, time.Unix(0, 0)).WriteFixScript(&script); err != nil {
+				t.Fatal(err)
+			}
+			s := script.String()
+			checkScript(t, s)
+			toks, _ := psTokenize(s)
+			quoted := 0
+			for _, tok := range toks {
+				if tok.kind == "string" && tok.text == name {
+					quoted++
+				}
+			}
+			clean := !strings.ContainsFunc(name, func(r rune) bool {
+				return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
+			})
+			var command string
+			for _, l := range strings.Split(s, "\n") {
+				if strings.HasPrefix(l, "Set-ADUser 'sqlsvc_b' -Server 'emea.corp.test' -PrincipalsAllowedToDelegateToAccount ") {
+					command = l
+				}
+			}
+			switch {
+			case clean && len(name) < 2000:
+				// kept today, and the front end: each its own quoted string
+				if quoted != 2 || command == "" {
+					t.Errorf("the RBCD command does not carry the name twice as one quoted string (%d):\n%s", quoted, s)
+				}
+			case command != "":
+				t.Errorf("an RBCD command was written with a name that cannot be quoted or reviewed:\n%s", command)
+			case !strings.Contains(s, "# REFUSED"):
+				t.Errorf("the RBCD command was not refused:\n%s", s)
 			}
 		})
 	}

@@ -287,6 +287,10 @@ type Account struct {
 	Kind  string // user | computer | managed | virtual | local | unknown
 	Found bool
 	DN    string
+	// SID is the account's objectSid (S-1-5-21-…), "" when not read. It
+	// names an entry of another account's RBCDAllowed that the directory
+	// could not name (an account of another domain).
+	SID string
 	// LookupError is set when the directory could not be asked.
 	LookupError string
 
@@ -297,7 +301,9 @@ type Account struct {
 	ProtocolTransition   bool // UAC 0x1000000 (TRUSTED_TO_AUTH_FOR_DELEGATION)
 	AllowedToDelegateTo  []string
 	// RBCDAllowed are accounts allowed to delegate TO this one
-	// (msDS-AllowedToActOnBehalfOfOtherIdentity, resolved from SIDs).
+	// (msDS-AllowedToActOnBehalfOfOtherIdentity, resolved from SIDs in
+	// this account's domain): DOMAIN\sam, or the SID string (S-1-…) of
+	// one it could not name (another domain's account, or a deleted one).
 	RBCDAllowed []string
 	RBCDRead    bool // false when the attribute could not be read
 	// SupportedEncTypes is msDS-SupportedEncryptionTypes (0 when unset).

@@ -26,9 +26,9 @@ $ErrorActionPreference = 'Stop'
 
 // WriteFixScript writes the scripted remediations as one PowerShell
 // script organised by root cause, most urgent first: each block is headed
-// by the cause it fixes and what that affects, and each command appears
-// once in the whole file (several findings, and several causes, may call
-// for the same one). Causes without commands are listed at the end.
+// by the cause it fixes and what that affects, and each command, commented
+// alternative and note appears once in the whole file (several findings,
+// and several causes, may call for the same one). Causes without commands are listed at the end.
 func (r *Report) WriteFixScript(w io.Writer) error {
 	b := bufio.NewWriter(w)
 	generated := "an unknown time"
@@ -48,18 +48,22 @@ func (r *Report) WriteFixScript(w io.Writer) error {
 		fmt.Fprintf(b, "\n# --- fixes %s (%s)\n", oneLine(c.Cause+" "+c.Subject), oneLine(string(c.Severity)))
 		fmt.Fprintf(b, "# %s\n", oneLine(c.Summary))
 		fmt.Fprintf(b, "# affects %d: %s\n", len(c.Affected), oneLine(shortList(c.Affected, shownAffected)))
-		repeated := 0
+		commands, notes := 0, 0
 		for _, l := range c.Script {
 			line := scriptLine(l)
-			if written[line] && !strings.HasPrefix(line, "#") {
-				repeated++
+			if written[line] && !introducesLines(line) {
+				if strings.HasPrefix(line, "#") {
+					notes++
+				} else {
+					commands++
+				}
 				continue
 			}
 			written[line] = true
 			fmt.Fprintln(b, line)
 		}
-		if repeated > 0 {
-			fmt.Fprintf(b, "# and %d %s already written above for another cause\n", repeated, plural(repeated, "command", "commands"))
+		if commands+notes > 0 {
+			fmt.Fprintf(b, "# and %s already written above for another cause\n", repeatedLines(commands, notes))
 		}
 	}
 	if scripted == 0 {
@@ -72,6 +76,28 @@ func (r *Report) WriteFixScript(w io.Writer) error {
 		}
 	}
 	return b.Flush()
+}
+
+// introducesLines: a comment ending in ":" introduces the lines after it
+// (which may differ from cause to cause), so it is written again with them.
+// Every other line is written once: commands, and commented alternatives
+// and notes too, such as a back end's one resource-based delegation line,
+// which causes of several front ends share.
+func introducesLines(line string) bool {
+	return strings.HasPrefix(line, "#") && strings.HasSuffix(line, ":")
+}
+
+// repeatedLines says what a block left out: "1 command", "2 commented lines",
+// "1 command and 1 commented line".
+func repeatedLines(commands, notes int) string {
+	var parts []string
+	if commands > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", commands, plural(commands, "command", "commands")))
+	}
+	if notes > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", notes, plural(notes, "commented line", "commented lines")))
+	}
+	return strings.Join(parts, " and ")
 }
 
 // oneLine is text for a comment: every line break and control character

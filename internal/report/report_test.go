@@ -364,6 +364,41 @@ func TestFixScriptWritesEachCommandOnce(t *testing.T) {
 	}
 }
 
+// TestFixScriptWritesSharedAlternativesOnce: two front-end accounts (two
+// causes) that may not delegate to one back end share its one
+// resource-based delegation line, a commented alternative, and its note:
+// the file has each once, the second block says so. A comment that
+// introduces the lines after it (ending in ":") stays with each block.
+func TestFixScriptWritesSharedAlternativesOnce(t *testing.T) {
+	alt := "# or, instead, resource-based constrained delegation on the back end: Set-ADUser 'sqlsvc_b' -PrincipalsAllowedToDelegateToAccount 'websvc',(Get-ADUser 'sqlsvc_a'),(Get-ADUser 'sqlsvc_c')"
+	note := `# -PrincipalsAllowedToDelegateToAccount replaces the whole list of CORP\sqlsvc_b: the line keeps the 1 it allows today (CORP\websvc) and adds CORP\sqlsvc_a, CORP\sqlsvc_c`
+	intro := "# keep MSSQLSvc/sqlb.corp.test:1433 on the account the service runs as; delete it from the others:"
+	var findings []diagnosis.Finding
+	for _, fe := range []string{"a", "c"} {
+		findings = append(findings, diagnosis.Finding{
+			Check: "delegation_missing", Severity: diagnosis.Critical, Target: "sql" + fe + "/SQLB", Instance: "sql" + fe, Subject: `CORP\sqlsvc_` + fe,
+			Summary: `CORP\sqlsvc_` + fe + " may not delegate users' credentials to sqlb (linked server SQLB)", Fix: "Trust it for delegation to sqlb's SPNs.",
+			Script: []string{"Set-ADUser 'sqlsvc_" + fe + "' -Add @{'msDS-AllowedToDelegateTo'='MSSQLSvc/sqlb.corp.test:1433'}", alt, note},
+		}, diagnosis.Finding{
+			Check: "spn_duplicate", Severity: diagnosis.Warning, Target: "dup" + fe, Subject: `CORP\sqlsvc_` + fe + "x",
+			Summary: "duplicate", Fix: "Delete it from the others.",
+			Script: []string{intro, "# setspn -D MSSQLSvc/sqlb.corp.test:1433 CORP\\sqlsvc_" + fe},
+		})
+	}
+	r := New(nil, findings, nil, time.Date(2024, 5, 1, 10, 0, 2, 0, time.UTC))
+	var b bytes.Buffer
+	if err := r.WriteFixScript(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "fix-shared.ps1", b.Bytes())
+	s := b.String()
+	for line, want := range map[string]int{alt: 1, note: 1, intro: 2, "# and 2 commented lines already written above for another cause": 1} {
+		if n := strings.Count(s, line+"\n"); n != want {
+			t.Errorf("%q is written %d times, want %d:\n%s", line, n, want, s)
+		}
+	}
+}
+
 // TestTextLeadsWithCauses: the text report starts with the causes, most
 // urgent first, and shortens a long list of what a cause affects.
 func TestTextLeadsWithCauses(t *testing.T) {
