@@ -93,7 +93,7 @@ footer { max-width: 1100px; margin: 0 auto; padding: 0 32px 30px; color: var(--m
 </div>
 {{- if .Failed}}
 <div class="notice failed" id="failed-collectors"><strong>Collectors that failed</strong> — their checks are silent until they succeed:
-<ul>{{range .Failed}}<li><code>{{.Name}}</code>: {{.Error}}</li>{{end}}</ul></div>
+<ul>{{range .Failed}}{{if .Incomplete}}<li><code>{{.Name}}</code>: {{.Incomplete}}</li>{{end}}{{if not .Success}}<li><code>{{.Name}}</code>: {{.Error}}</li>{{end}}{{end}}</ul></div>
 {{- end}}
 {{- if eq .Counts.Total 0}}
 <div class="notice" id="no-findings"><strong>No findings.</strong> Kerberos works everywhere the exporter can see.</div>
