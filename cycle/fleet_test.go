@@ -21,19 +21,23 @@ import (
 // fleetZone is the made-up DNS zone of the fleet tests.
 const fleetZone = "fleet.test"
 
+// fleetIdentity is the exporter's Kerberos identity in a fleet test: a
+// principal of realm, its password, and the krb5.conf naming the KDC.
+type fleetIdentity struct{ realm, principal, password, krb5Conf string }
+
 // fleetConfig is n instances sqlNNNN.fleet.test, asked of the DNS stand-in
-// dns, with the exporter's identity asking the KDC that krb5.conf names.
-func fleetConfig(t testing.TB, n int, dns *dnsstandin.Server, krb5Conf, extraGlobal string) *config.Config {
+// dns, with the exporter's identity id asking for tickets.
+func fleetConfig(t testing.TB, n int, dns *dnsstandin.Server, id fleetIdentity, extraGlobal string) *config.Config {
 	t.Helper()
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "password")
-	if err := os.WriteFile(pw, []byte("Passw0rd!Fleet1"), 0o600); err != nil {
+	if err := os.WriteFile(pw, []byte(id.password), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  collection_interval: 60s\n%s", extraGlobal)
 	fmt.Fprintf(&b, "dns:\n  servers: [%q]\n", dns.Addr())
-	fmt.Fprintf(&b, "kerberos:\n  realm: FLEET.TEST\n  krb5_config: %s\n  principal: krbmon@FLEET.TEST\n  password: {file: %s}\n", krb5Conf, pw)
+	fmt.Fprintf(&b, "kerberos:\n  realm: %s\n  krb5_config: %s\n  principal: %s\n  password: {file: %s}\n", id.realm, id.krb5Conf, id.principal, pw)
 	b.WriteString("sql_instances:\n")
 	for i := range n {
 		host := fleetHost(i)
@@ -75,13 +79,15 @@ func silentKDC(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { udp.Close() })
-	return krb5Conf(t, ln.Addr().String())
+	return krb5Conf(t, "FLEET.TEST", ln.Addr().String())
 }
 
-func krb5Conf(t testing.TB, kdc string) string {
+// krb5Conf names kdc for realm, over TCP only, and maps the fleet's zone
+// to realm.
+func krb5Conf(t testing.TB, realm, kdc string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "krb5.conf")
-	conf := fmt.Sprintf("[libdefaults]\n  default_realm = FLEET.TEST\n  dns_lookup_kdc = false\n  dns_lookup_realm = false\n  udp_preference_limit = 1\n[realms]\n  FLEET.TEST = {\n    kdc = %s\n  }\n[domain_realm]\n  .%s = FLEET.TEST\n", kdc, fleetZone)
+	conf := fmt.Sprintf("[libdefaults]\n  default_realm = %[1]s\n  dns_lookup_kdc = false\n  dns_lookup_realm = false\n  udp_preference_limit = 1\n[realms]\n  %[1]s = {\n    kdc = %[2]s\n  }\n[domain_realm]\n  .%[3]s = %[1]s\n", realm, kdc, fleetZone)
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +116,8 @@ func TestFleetSkippedChecksAreUnknown(t *testing.T) {
 			dns.AddHost(fleetHost(i), dnsstandin.Address(i))
 		}
 	}
-	cfg := fleetConfig(t, n, dns, silentKDC(t), "  collector_timeout: 1s\n")
+	id := fleetIdentity{realm: "FLEET.TEST", principal: "krbmon@FLEET.TEST", password: "Passw0rd!Fleet1", krb5Conf: silentKDC(t)}
+	cfg := fleetConfig(t, n, dns, id, "  collector_timeout: 1s\n")
 	onlyCollectors(t, "dns", "kdc")
 	r := NewRunner(cfg, slog.New(slog.DiscardHandler))
 	res := r.RunOnce(context.Background())
