@@ -209,4 +209,3 @@ func gatherGauge(t testing.TB, c prometheus.Collector, name string) map[string]f
 	}
 	return out
 }
-
