@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/dnscheck"
@@ -22,8 +23,12 @@ type Caches struct {
 }
 
 // NewCaches makes empty caches.
-func NewCaches() *Caches {
-	return &Caches{dns: lookupcache.New[facts.HostDNS](), tickets: lookupcache.New[kdc.Result]()}
+func NewCaches() *Caches { return NewCachesWithClock(time.Now) }
+
+// NewCachesWithClock makes empty caches that tell the time with now (for
+// benchmarks that step through cycles faster than real time).
+func NewCachesWithClock(now func() time.Time) *Caches {
+	return &Caches{dns: lookupcache.NewWithClock[facts.HostDNS](now), tickets: lookupcache.NewWithClock[kdc.Result](now)}
 }
 
 // Sweep drops the answers past their time to live, so that the caches

@@ -4,9 +4,11 @@
 // not, which KRB-ERROR the KDC answered.
 //
 // gokrb5 has no context support and keeps tickets in its client. A Session
-// therefore lives for one collection cycle: it logs in once, serves every
-// probe of the cycle from that TGT, and is thrown away with its tickets, so
-// a removed SPN fails at the next cycle instead of being served from cache.
+// therefore lives for one collection cycle: each of its workers logs in
+// once, serves its probes of the cycle from that TGT, and is thrown away
+// with its tickets, so that no ticket outlives the cycle. (The collector
+// keeps each SPN's outcome for global.kdc_ticket_cache_ttl: that, not a
+// gokrb5 ticket, is when a removed SPN shows.)
 package kdc
 
 import (

@@ -14,8 +14,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func TestScopeLooksEachKeyUpOnceAndCachesByOutcome(t *testing.T) {
 	clk := &clock{t: time.Unix(1000, 0)}
-	c := New[string]()
-	c.now = clk.now
+	c := NewWithClock[string](clk.now)
 	var lookups atomic.Int32
 	answer := map[string]Outcome{"ok": Success, "bad": Failure, "cut": Skipped}
 	lookup := func(key string) func(context.Context) (string, Outcome) {
