@@ -19,6 +19,11 @@ go test -run '^$' -bench 'BenchmarkScrape/.*/rebuild' -benchmem -benchtime "${RE
 # instances' directory facts were in.
 echo "== collection cycle with and without a stalled instance =="
 go test -run '^$' -bench 'BenchmarkWorldCycle' -benchtime "${CYCLES:-5}x" ./cycle/
+# 1,000 instances, dns and kdc collectors: cycle time, DNS queries (counting
+# DNS stand-in) and KDC requests (the Samba DC's KDC, through a counting
+# relay) per cycle, caches off and on (docs/scale.md).
+echo "== 1,000 instances: DNS and KDC work per cycle =="
+go test -run '^$' -bench 'BenchmarkFleetCycle' -benchtime "${FLEET_CYCLES:-3}x" ./cycle/
 
 # The landing page with 500 instances: size, time to first byte, render in
 # headless Chromium.

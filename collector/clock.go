@@ -13,6 +13,7 @@ import (
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/directory"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/dnscheck"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 )
 
@@ -59,13 +60,27 @@ func (clockCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 			dc := &dcs[i]
 			i++
 			dc.Domain, dc.Address = d.Name, u
-			wg.Go(func() { measureDC(ctx, d, u, dc) })
+			wg.Go(func() {
+				measureDC(ctx, d, u, dc)
+				if !dc.Up && dnscheck.Cut(ctx) {
+					// Cut by the collector's deadline, not refused by the
+					// DC: unknown, not down.
+					*dc = facts.DomainController{Domain: dc.Domain, Address: dc.Address, Skipped: facts.SkipReason(ctx.Err())}
+				}
+			})
 		}
 	}
 	wg.Wait()
 	snap.DCs = dcs
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("measuring %d domain controllers did not finish: %w", len(dcs), err)
+	inc := &Incomplete{Total: len(dcs), Items: "domain controllers"}
+	for _, dc := range dcs {
+		if dc.Skipped != "" {
+			inc.Skipped++
+			inc.Reason = dc.Skipped
+		}
+	}
+	if inc.Skipped > 0 {
+		return inc
 	}
 	return nil
 }
@@ -137,6 +152,9 @@ func sntpSkew(ctx context.Context, host string, port int, timeout time.Duration)
 
 func (clockCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 	for _, dc := range snap.DCs {
+		if dc.Skipped != "" {
+			continue // unknown this cycle
+		}
 		dcUpDesc.send(ch, boolFloat(dc.Up), dc.Domain, dc.Address)
 		if dc.LDAPMeasured {
 			dcClockSkewDesc.send(ch, dc.LDAPSkew.Seconds(), dc.Domain, dc.Address, "ldap")

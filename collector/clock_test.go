@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 )
 
@@ -21,6 +23,7 @@ func TestClockMetrics(t *testing.T) {
 		{Domain: "corp.test", Address: "127.0.0.2", Up: true, LDAPSkew: 420 * time.Second, LDAPMeasured: true,
 			NTPSkew: 419800 * time.Millisecond, NTPMeasured: true},
 		{Domain: "corp.test", Address: "dc3.corp.test", Error: "dial tcp: no route to host"},
+		{Domain: "corp.test", Address: "dc4.corp.test", Skipped: facts.SkippedDeadline}, // unknown: no series
 	}
 	c := snapshotMetrics{clockCollector{}, snap}
 	want := `
@@ -113,5 +116,43 @@ func TestSNTPSkewNoServer(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "127.0.0.1") {
 		t.Errorf("error %q should name the server", err)
+	}
+}
+
+// A DC that accepts LDAP connections and never answers, with a collector
+// deadline shorter than the domain's timeout: the DC is not measured
+// (unknown), not down, and the run is incomplete.
+func TestClockCollectorDeadlineSkipsDC(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var held []net.Conn
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				for _, c := range held {
+					c.Close()
+				}
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	no := false
+	cfg := &config.Config{Domains: []config.Domain{{Name: "corp.test", DomainControllers: []string{"ldap://" + ln.Addr().String()},
+		Timeout: config.Duration(10 * time.Second), NTP: &no}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	snap := facts.New(time.Now())
+	err = (clockCollector{}).Update(ctx, &Env{Config: cfg}, snap)
+	var inc *Incomplete
+	if !errors.As(err, &inc) || inc.Skipped != 1 || inc.Items != "domain controllers" {
+		t.Errorf("Update = %v, want 1 of 1 domain controllers skipped", err)
+	}
+	if len(snap.DCs) != 1 || snap.DCs[0].Skipped != facts.SkippedDeadline || snap.DCs[0].Error != "" {
+		t.Errorf("DCs %+v, want one skipped at the deadline, without an error", snap.DCs)
 	}
 }

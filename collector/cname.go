@@ -64,7 +64,9 @@ func (cnameCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 		return nil
 	}
 	targets := expectedTargets(env, snap)
-	hosts := canonicalNames(ctx, cfg, targets, snap.DNS)
+	lookups, done := lookupsFor(env)
+	defer done()
+	hosts := canonicalNames(ctx, lookups, targets, snap.DNS)
 	type pending struct {
 		fact   facts.CanonicalSPN
 		domain *config.Domain
@@ -127,33 +129,33 @@ func (cnameCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot
 }
 
 // canonicalNames are the DNS facts of the targets' SPN hosts: the dns
-// collector's where the snapshot has them, else a CNAME lookup of its own
-// (in a cycle the dns collector runs fleet-wide, alongside this one, so
-// its facts are not in this run's snapshot). A failed lookup leaves the
-// canonical name unknown, so no SPN is judged for that host.
-func canonicalNames(ctx context.Context, cfg *config.Config, targets []Target, known []facts.HostDNS) []facts.HostDNS {
+// collector's where the snapshot has them, else the cycle's check of the
+// host (in a cycle the dns collector runs fleet-wide, alongside this one,
+// so its facts are not in this run's snapshot; the check is shared with
+// it). A host not checked in time, or whose canonical name could not be
+// learnt, leaves the canonical name unknown, so no SPN is judged for it.
+func canonicalNames(ctx context.Context, lookups *Lookups, targets []Target, known []facts.HostDNS) []facts.HostDNS {
 	hosts := slices.Clone(known)
-	have := func(host string) bool {
-		return slices.ContainsFunc(hosts, func(h facts.HostDNS) bool { return dnscheck.SameName(h.Host, host) })
+	seen := map[string]bool{}
+	for _, h := range known {
+		seen[hostKey(h.Host)] = true
 	}
-	resolver := dnscheck.New(cfg.DNS.Servers, cfg.DNS.Timeout.Duration())
+	var missing []string
 	for _, t := range targets {
 		for _, s := range t.SPNs {
 			parsed, err := spn.Parse(s)
-			if err != nil || !strings.Contains(parsed.Host, ".") || have(parsed.Host) {
+			if err != nil || !strings.Contains(parsed.Host, ".") || seen[hostKey(parsed.Host)] {
 				continue
 			}
-			h := facts.HostDNS{Host: parsed.Host}
-			if canonical, err := resolver.CanonicalName(ctx, parsed.Host); err != nil {
-				h.CNAMEError = err.Error()
-			} else {
-				h.CanonicalName = canonical
-			}
-			hosts = append(hosts, h)
+			seen[hostKey(parsed.Host)] = true
+			missing = append(missing, parsed.Host)
 		}
 	}
-	return hosts
+	return append(hosts, lookups.Hosts(ctx, missing)...)
 }
+
+// hostKey is a DNS name compared case-insensitively, without trailing dot.
+func hostKey(host string) string { return strings.ToLower(strings.TrimSuffix(host, ".")) }
 
 func (cnameCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 	for _, c := range snap.CanonicalSPNs {

@@ -132,6 +132,9 @@ type Env struct {
 	// Probe is set for a /probe request, and for the per-instance directory
 	// runs of a cycle: collectors skip fleet-wide work.
 	Probe bool
+	// Lookups are the cycle's shared DNS checks and ticket requests; nil
+	// outside a cycle (each run then has its own, uncached).
+	Lookups *Lookups
 	// AllInstances is every configured instance, for naming the instance a
 	// linked server points at: Config.SQLInstances holds only the ones this
 	// run is for. Nil means Config.SQLInstances.

@@ -2,25 +2,17 @@ package collector
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
-	"github.com/kerberos-exporter/kerberos_exporter/internal/dnscheck"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 )
 
 func init() {
 	register("dns", PhaseDiscover, true, func() Collector { return dnsCollector{} })
 }
-
-// dnsLookupsInFlight bounds concurrent host checks, so that a long host list
-// does not flood the DNS servers.
-const dnsLookupsInFlight = 8
 
 var (
 	dnsForwardOKDesc = newGauge(
@@ -55,35 +47,26 @@ func (dnsCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 	if len(hosts) == 0 {
 		return nil
 	}
-	resolver := dnscheck.New(env.Config.DNS.Servers, env.Config.DNS.Timeout.Duration())
-	results := make([]facts.HostDNS, len(hosts))
-	sem := make(chan struct{}, dnsLookupsInFlight)
-	var wg sync.WaitGroup
-	for i, host := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-				results[i] = resolver.Check(ctx, host)
-			case <-ctx.Done():
-				results[i] = facts.HostDNS{Host: host, ForwardError: fmt.Sprintf("forward lookup of %s not started: %v", host, ctx.Err())}
-			}
-		}()
+	lookups, done := lookupsFor(env)
+	defer done()
+	snap.DNS = lookups.Hosts(ctx, hosts)
+	return skippedHosts(snap.DNS)
+}
+
+// skippedHosts is the Incomplete error for the hosts not checked, nil when
+// every host was.
+func skippedHosts(hosts []facts.HostDNS) error {
+	inc := &Incomplete{Total: len(hosts), Items: "hosts"}
+	for _, h := range hosts {
+		if h.Skipped != "" {
+			inc.Skipped++
+			inc.Reason = h.Skipped
+		}
 	}
-	wg.Wait()
-	snap.DNS = results
-	// A lookup's socket deadline is the context's and can trip a moment
-	// before the context's own timer: once the deadline has passed, wait for
-	// the context so that the error says so.
-	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-		<-ctx.Done()
+	if inc.Skipped == 0 {
+		return nil
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("dns lookups of %d hosts did not all finish: %w", len(hosts), err)
-	}
-	return nil
+	return inc
 }
 
 // dnsHosts lists the configured host names to check, each once
@@ -113,6 +96,9 @@ func dnsHosts(cfg *config.Config) []string {
 
 func (dnsCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 	for _, h := range snap.DNS {
+		if h.Skipped != "" {
+			continue // unknown this cycle
+		}
 		resolved := len(h.Addresses) > 0
 		dnsForwardOKDesc.send(ch, boolFloat(resolved), h.Host)
 		dnsAddressesDesc.send(ch, float64(len(h.Addresses)), h.Host)

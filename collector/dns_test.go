@@ -158,7 +158,8 @@ kerberos_dns_reverse_ok{host="sqlm.corp.test"} 0
 }
 
 // A DNS server that never answers, with a collector deadline shorter than
-// the DNS timeout: Update returns at the deadline and says so.
+// the DNS timeout: Update returns at the deadline and says the host was
+// not checked (unknown, not a failed lookup).
 func TestDNSCollectorHonoursDeadline(t *testing.T) {
 	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -177,10 +178,11 @@ func TestDNSCollectorHonoursDeadline(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("Update took %s with a 300ms deadline", took)
 	}
-	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Update = %v, want a deadline error", err)
+	var inc *Incomplete
+	if !errors.As(err, &inc) || inc.Skipped != 1 || inc.Total != 1 || inc.Reason != facts.SkippedDeadline {
+		t.Errorf("Update = %v, want 1 of 1 hosts skipped at the deadline", err)
 	}
-	if len(snap.DNS) != 1 || snap.DNS[0].ForwardError == "" {
-		t.Errorf("snapshot %+v, want sqla with a forward error", snap.DNS)
+	if len(snap.DNS) != 1 || snap.DNS[0].Skipped != facts.SkippedDeadline || snap.DNS[0].ForwardError != "" {
+		t.Errorf("snapshot %+v, want sqla skipped, without a forward error", snap.DNS)
 	}
 }

@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -44,42 +43,58 @@ func (kdcCollector) Update(ctx context.Context, env *Env, snap *facts.Snapshot) 
 	if k.Principal == "" || (k.Probe != nil && !*k.Probe) {
 		return nil
 	}
+	lookups, done := lookupsFor(env)
+	defer done()
 	type probeKey struct{ target, spn string }
 	var todo []probeKey
 	seen := map[probeKey]bool{}
+	var spns []string
+	index := map[string]int{} // SPN → its place in spns: each is asked once
 	targets := expectedTargets(env, snap)
-	hosts := canonicalNames(ctx, env.Config, targets, snap.DNS)
+	hosts := canonicalNames(ctx, lookups, targets, snap.DNS)
 	for _, t := range targets {
-		for _, spn := range t.SPNs {
+		for _, s := range t.SPNs {
 			// A client asks for the canonical host's SPN when the host is a
 			// DNS alias: so does the probe.
-			if requested, _, ok := RequestedSPN(spn, hosts); ok {
-				spn = requested
+			if requested, _, ok := RequestedSPN(s, hosts); ok {
+				s = requested
 			}
-			key := probeKey{t.Name, spn}
-			if !seen[key] {
-				seen[key] = true
-				todo = append(todo, key)
+			key := probeKey{t.Name, s}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			todo = append(todo, key)
+			if _, ok := index[s]; !ok {
+				index[s] = len(spns)
+				spns = append(spns, s)
 			}
 		}
 	}
 	if len(todo) == 0 {
 		return nil
 	}
-	// A fresh session per cycle: one login, and no service ticket kept from
-	// the last cycle, so a removed SPN fails now.
-	session, err := kdc.Open(k)
+	// The cycle's session: one login per worker, and no service ticket
+	// kept from the last cycle, so a removed SPN fails once its cached
+	// outcome expires (global.kdc_ticket_cache_ttl).
+	results, err := lookups.Tickets(ctx, spns)
 	if err != nil {
 		return err
 	}
-	defer session.Close()
 	tickets := make([]facts.TicketProbe, 0, len(todo))
+	inc := &Incomplete{Total: len(spns), Items: "SPNs"}
 	for _, p := range todo {
-		tickets = append(tickets, ticketProbe(p.target, session.Probe(ctx, p.spn)))
+		tickets = append(tickets, ticketProbe(p.target, results[index[p.spn]]))
+	}
+	for _, r := range results {
+		if r.Skipped != "" {
+			inc.Skipped++
+			inc.Reason = r.Skipped
+		}
 	}
 	snap.Tickets = tickets
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("kdc probes of %d SPNs did not all finish: %w", len(todo), err)
+	if inc.Skipped > 0 {
+		return inc
 	}
 	return nil
 }
@@ -95,6 +110,7 @@ func ticketProbe(target string, r kdc.Result) facts.TicketProbe {
 
 		TicketEType:     r.TicketEType,
 		SessionKeyEType: r.SessionKeyEType,
+		Skipped:         r.Skipped,
 	}
 	if r.Err != nil {
 		p.Error = r.Err.Error()
@@ -104,6 +120,9 @@ func ticketProbe(target string, r kdc.Result) facts.TicketProbe {
 
 func (kdcCollector) Metrics(snap *facts.Snapshot, ch chan<- prometheus.Metric) {
 	for _, p := range snap.Tickets {
+		if p.Skipped != "" {
+			continue // unknown this cycle
+		}
 		kdcTicketSuccessDesc.send(ch, boolFloat(p.OK), p.Target, p.SPN)
 		if p.OK || p.ErrorCode != 0 {
 			kdcTicketErrorCodeDesc.send(ch, float64(p.ErrorCode), p.Target, p.SPN)

@@ -49,7 +49,22 @@ type Global struct {
 	// MaxConcurrentInstances bounds how many SQL instances are talked to at
 	// once in a cycle; the others wait for a free slot.
 	MaxConcurrentInstances int `yaml:"max_concurrent_instances"`
+	// DNSConcurrency bounds the DNS host checks in flight in a cycle, and
+	// KDCConcurrency the service-ticket requests in flight (one login to
+	// the KDC each).
+	DNSConcurrency int `yaml:"dns_concurrency"`
+	KDCConcurrency int `yaml:"kdc_concurrency"`
+	// DNSCacheTTL is how long a host's DNS answers are reused across
+	// cycles, and KDCTicketCacheTTL an SPN's ticket-request outcome; 0
+	// looks everything up every cycle. A failure is kept at most
+	// FailedLookupTTL. Nil until defaults are applied.
+	DNSCacheTTL       *Duration `yaml:"dns_cache_ttl"`
+	KDCTicketCacheTTL *Duration `yaml:"kdc_ticket_cache_ttl"`
 }
+
+// FailedTTL is how long a failed lookup is kept when successes are kept
+// for ttl: never longer than FailedLookupTTL, so that a repair shows soon.
+func FailedTTL(ttl time.Duration) time.Duration { return min(ttl, FailedLookupTTL) }
 
 // Kerberos is the exporter's own Kerberos identity, used for KDC probes,
 // GSSAPI LDAP binds and Kerberos SQL logins unless a section overrides it.
@@ -266,6 +281,19 @@ const (
 	// MaxConcurrentInstancesLimit is the most max_concurrent_instances may
 	// say: each instance in flight holds a connection and a goroutine set.
 	MaxConcurrentInstancesLimit = 1024
+	// DefaultDNSConcurrency and DefaultKDCConcurrency keep a cycle's DNS
+	// queries and ticket requests to a load one DNS server or DC absorbs
+	// without notice; ConcurrencyLimit bounds both settings.
+	DefaultDNSConcurrency = 8
+	DefaultKDCConcurrency = 4
+	ConcurrencyLimit      = 256
+	// DefaultLookupCacheTTL is how long DNS answers and ticket-request
+	// outcomes are reused; MaxLookupCacheTTL bounds the settings.
+	DefaultLookupCacheTTL = 5 * time.Minute
+	MaxLookupCacheTTL     = 24 * time.Hour
+	// FailedLookupTTL is the longest a failed lookup is reused: with the
+	// default interval a repair shows at the next cycle.
+	FailedLookupTTL = 30 * time.Second
 	// DefaultDiscoveryRefresh is how often discovery searches the directory.
 	DefaultDiscoveryRefresh = 10 * time.Minute
 )

@@ -82,6 +82,8 @@ func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 		"discovery-pattern.yml":            {"discovery-pattern.yml:5:", "discovery.include[0]", "shell pattern"},
 		"bad-max-concurrent-instances.yml": {"bad-max-concurrent-instances.yml:2:", "global.max_concurrent_instances", "between 1 and 1024"},
 		"several-defects.yml":              {"several-defects.yml:3:", "several-defects.yml:15:", "second YAML document"},
+		"bad-lookup-concurrency.yml":       {"bad-lookup-concurrency.yml:2: global.dns_concurrency: must be between 1 and 256, got -1", "bad-lookup-concurrency.yml:3: global.kdc_concurrency: must be between 1 and 256, got 1000"},
+		"bad-lookup-cache-ttl.yml":         {"bad-lookup-cache-ttl.yml:2: global.dns_cache_ttl: must be between 0s (off) and 24h0m0s, got 25h0m0s", "bad-lookup-cache-ttl.yml:3: global.kdc_ticket_cache_ttl: must be between 0s (off) and 24h0m0s, got 48h0m0s"},
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(cases) {

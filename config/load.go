@@ -316,6 +316,18 @@ func (c *Config) applyDefaults() {
 	if c.Global.MaxConcurrentInstances == 0 {
 		c.Global.MaxConcurrentInstances = DefaultMaxConcurrentInstances
 	}
+	if c.Global.DNSConcurrency == 0 {
+		c.Global.DNSConcurrency = DefaultDNSConcurrency
+	}
+	if c.Global.KDCConcurrency == 0 {
+		c.Global.KDCConcurrency = DefaultKDCConcurrency
+	}
+	for _, ttl := range []**Duration{&c.Global.DNSCacheTTL, &c.Global.KDCTicketCacheTTL} {
+		if *ttl == nil {
+			d := Duration(DefaultLookupCacheTTL)
+			*ttl = &d
+		}
+	}
 	setDur(&c.Thresholds.ClockSkewWarning, DefaultSkewWarning)
 	setDur(&c.Thresholds.ClockSkewCritical, DefaultSkewCritical)
 	if c.Kerberos.Probe == nil {
@@ -568,6 +580,20 @@ func (v *validator) atLeast(path string, d Duration, least time.Duration) {
 	}
 }
 
+// concurrency reports a bound on work in flight outside 1..ConcurrencyLimit.
+func (v *validator) concurrency(path string, n int) {
+	if n < 1 || n > ConcurrencyLimit {
+		v.errorf(path, "must be between 1 and %d, got %d", ConcurrencyLimit, n)
+	}
+}
+
+// cacheTTL reports a cache time to live outside 0 (off)..MaxLookupCacheTTL.
+func (v *validator) cacheTTL(path string, ttl *Duration) {
+	if ttl != nil && (*ttl < 0 || ttl.Duration() > MaxLookupCacheTTL) {
+		v.errorf(path, "must be between 0s (off) and %s, got %s", MaxLookupCacheTTL, ttl)
+	}
+}
+
 func (c *Config) validate(v *validator) {
 	v.atLeast("global.collection_interval", c.Global.CollectionInterval, MinCollectionInterval)
 	v.atLeast("global.collector_timeout", c.Global.CollectorTimeout, MinCollectorTimeout)
@@ -589,6 +615,10 @@ func (c *Config) validate(v *validator) {
 	if n := c.Global.MaxConcurrentInstances; n < 1 || n > MaxConcurrentInstancesLimit {
 		v.errorf("global.max_concurrent_instances", "must be between 1 and %d, got %d", MaxConcurrentInstancesLimit, n)
 	}
+	v.concurrency("global.dns_concurrency", c.Global.DNSConcurrency)
+	v.concurrency("global.kdc_concurrency", c.Global.KDCConcurrency)
+	v.cacheTTL("global.dns_cache_ttl", c.Global.DNSCacheTTL)
+	v.cacheTTL("global.kdc_ticket_cache_ttl", c.Global.KDCTicketCacheTTL)
 	if c.Thresholds.ClockSkewWarning >= c.Thresholds.ClockSkewCritical {
 		v.errorf("thresholds.clock_skew_warning", "must be below clock_skew_critical (%s), got %s", c.Thresholds.ClockSkewCritical, c.Thresholds.ClockSkewWarning)
 	}

@@ -43,6 +43,10 @@ type cycle struct {
 	// are in and "directory" when its directory facts are.
 	progress func(stage, instance string)
 
+	// lookups are the cycle's DNS checks and ticket requests, shared by
+	// its runs and answered from the runner's caches while fresh.
+	lookups *collector.Lookups
+
 	mu   sync.Mutex
 	snap *facts.Snapshot
 	runs map[string][]Status // per collector, one per run
@@ -61,8 +65,10 @@ func (r *Runner) collect(ctx context.Context, cfg *config.Config, collectors []c
 		snap:       facts.New(time.Now()),
 		runs:       map[string][]Status{},
 		incomplete: map[string]bool{},
+		lookups:    r.caches.Cycle(cfg),
 	}
 	defer c.sql.Close()
+	defer c.lookups.Close()
 	byPhase := map[collector.Phase][]collector.Named{}
 	for _, col := range collectors {
 		byPhase[col.Phase] = append(byPhase[col.Phase], col)
@@ -236,15 +242,26 @@ func (c *cycle) run(collectors []collector.Named, cfg *config.Config, snap *fact
 		wg.Go(func() {
 			// Each collector logs with its own name, whatever it logs.
 			logger := c.logger.With("collector", col.Name)
-			env := &collector.Env{Config: cfg, Logger: logger, SQL: c.sql, Probe: probe, AllInstances: c.cfg.SQLInstances}
+			env := &collector.Env{Config: cfg, Logger: logger, SQL: c.sql, Probe: probe, AllInstances: c.cfg.SQLInstances, Lookups: c.lookups}
 			cctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 			defer cancel()
 			start := time.Now()
 			err := runSafely(cctx, col, env, snap)
+			// Items skipped for lack of time make the run incomplete, not
+			// failed: what it checked stands, the rest is unknown.
+			skipped, err := collector.SplitIncomplete(err)
 			st := Status{Success: err == nil, Duration: time.Since(start)}
+			for _, inc := range skipped {
+				st.Skipped += inc.Skipped
+				st.Total += inc.Total
+				st.Items, st.Reason = inc.Items, inc.Reason
+			}
 			logAttrs := []any{"duration", st.Duration}
 			if len(instances) > 0 {
 				logAttrs = append(logAttrs, "sql_instances", strings.Join(instances, ","))
+			}
+			if st.Skipped > 0 {
+				logger.Warn("collector incomplete", append(logAttrs, "skipped", st.Incomplete())...)
 			}
 			if err != nil {
 				st.Error = err.Error()
@@ -374,6 +391,14 @@ func (c *cycle) statuses(collectors []collector.Named) map[string]Status {
 		seen := map[string]bool{}
 		for _, run := range c.runs[col.Name] {
 			st.Duration = max(st.Duration, run.Duration)
+			// Runs over different instances check different items: the
+			// cycle skipped their sum. A collector that did nothing has
+			// no total.
+			st.Skipped += run.Skipped
+			st.Total += run.Total
+			if run.Skipped > 0 {
+				st.Items, st.Reason = run.Items, run.Reason
+			}
 			if !run.Success {
 				st.Success = false
 				if !seen[run.Error] {

@@ -24,6 +24,14 @@ var (
 		prometheus.BuildFQName(collector.Namespace, "exporter", "collector_last_success_timestamp_seconds"),
 		"When the collector last succeeded, as a Unix time; 0 if it never has.",
 		[]string{"collector"}, nil)
+	collectorIncompleteDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(collector.Namespace, "exporter", "collector_incomplete"),
+		"Whether the collector's last run ran out of time before checking every item (1) or not (0): the items it skipped are unknown this cycle, never findings.",
+		[]string{"collector"}, nil)
+	collectorSkippedItemsDesc = prometheus.NewDesc(
+		prometheus.BuildFQName(collector.Namespace, "exporter", "collector_skipped_items"),
+		"How many items (hosts for dns, SPNs for kdc, domain controllers for clock) the collector's last run did not check for lack of time.",
+		[]string{"collector"}, nil)
 	lastCollectionDesc = prometheus.NewDesc(
 		prometheus.BuildFQName(collector.Namespace, "exporter", "last_collection_timestamp_seconds"),
 		"When the last completed collection cycle finished, as a Unix time.",
@@ -57,8 +65,8 @@ var (
 // ownDescs are the exporter's own metrics.
 var ownDescs = []*prometheus.Desc{
 	collectorSuccessDesc, collectorDurationDesc, collectorLastSuccessDesc,
-	lastCollectionDesc, sqlInstanceInfoDesc, findingDesc, rootCauseDesc, rootCauseAffectedDesc,
-	findingFirstSeenDesc, rootCauseFirstSeenDesc,
+	collectorIncompleteDesc, collectorSkippedItemsDesc, lastCollectionDesc, sqlInstanceInfoDesc,
+	findingDesc, rootCauseDesc, rootCauseAffectedDesc, findingFirstSeenDesc, rootCauseFirstSeenDesc,
 }
 
 // Exporter serves the last completed Result as metrics. Collect does no
@@ -107,6 +115,8 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 			ts = float64(st.LastSuccess.UnixNano()) / 1e9
 		}
 		ch <- prometheus.MustNewConstMetric(collectorLastSuccessDesc, prometheus.GaugeValue, ts, name)
+		ch <- prometheus.MustNewConstMetric(collectorIncompleteDesc, prometheus.GaugeValue, boolFloat(st.Skipped > 0), name)
+		ch <- prometheus.MustNewConstMetric(collectorSkippedItemsDesc, prometheus.GaugeValue, float64(st.Skipped), name)
 		if c, ok := byName[name]; ok {
 			c.Metrics(res.Snapshot, ch)
 		}

@@ -21,6 +21,21 @@ type Status struct {
 	Duration    time.Duration
 	LastSuccess time.Time // zero until it first succeeds
 	Error       string
+	// Skipped is how many of Items (hosts, SPNs, domain controllers) the
+	// collector had no time to check in its last run, of Total; their
+	// checks are unknown this cycle. A run that only skipped items still
+	// succeeds: it is incomplete, not failed.
+	Skipped, Total int
+	Items, Reason  string
+}
+
+// Incomplete says what the collector skipped, e.g. "120 of 300 hosts not
+// checked this cycle (deadline)"; "" when it checked everything.
+func (s Status) Incomplete() string {
+	if s.Skipped == 0 {
+		return ""
+	}
+	return (&collector.Incomplete{Skipped: s.Skipped, Total: s.Total, Items: s.Items, Reason: s.Reason}).Error()
 }
 
 // Result is one completed collection cycle: the facts, how each collector
@@ -68,6 +83,8 @@ type Runner struct {
 	// firstSeen stamps findings and causes with when they were first seen
 	// (SetFirstSeen); nil leaves them unstamped.
 	firstSeen *firstseen.Store
+	// caches keep DNS answers and ticket-request outcomes across cycles.
+	caches *collector.Caches
 }
 
 // Background says what the background loop collects.
@@ -111,6 +128,7 @@ func NewRunner(cfg *config.Config, logger *slog.Logger) *Runner {
 		collectors:  collector.Enabled(),
 		browse:      browseSQL,
 		background:  BackgroundAll,
+		caches:      collector.NewCaches(),
 	}
 }
 
@@ -186,6 +204,9 @@ func (r *Runner) RunOnce(ctx context.Context) *Result {
 		// their work is their probes'.
 		cfg = withInstances(cfg, nil)
 	}
+	// Answers past their time to live go, with the hosts and SPNs no
+	// longer configured.
+	r.caches.Sweep()
 	res := r.collect(ctx, cfg, r.collectors, r.logger, false)
 	if discovery != nil {
 		res.Status[discoveryStatusName] = *discovery

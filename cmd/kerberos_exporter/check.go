@@ -91,7 +91,7 @@ func resultReport(res *cycle.Result, cfg *config.Config) *report.Report {
 	}
 	collectors := make([]report.Collector, 0, len(res.Status))
 	for name, st := range res.Status {
-		collectors = append(collectors, report.Collector{Name: name, Success: st.Success, Error: st.Error, Duration: st.Duration})
+		collectors = append(collectors, report.Collector{Name: name, Success: st.Success, Error: st.Error, Duration: st.Duration, Incomplete: st.Incomplete()})
 	}
 	rep := report.New(res.Config, res.Findings, collectors, res.Snapshot.Finished)
 	rep.FirstCycle = res.FirstCycle

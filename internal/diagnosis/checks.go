@@ -119,6 +119,7 @@ var OtherAlerts = []OtherAlert{
 	{Name: "KerberosExporterDown", Severity: "critical"},
 	{Name: "KerberosCollectorFailing", Severity: "warning"},
 	{Name: "KerberosCollectorStale", Severity: "warning"},
+	{Name: "KerberosCollectorIncomplete", Severity: "warning"},
 	{Name: "KerberosExporterConfigReloadFailed", Severity: "warning"},
 }
 

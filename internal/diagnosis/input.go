@@ -2,6 +2,7 @@ package diagnosis
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,7 +20,26 @@ type input struct {
 }
 
 func newInput(cfg *config.Config, snap *facts.Snapshot) *input {
-	return &input{cfg: cfg, snap: snap}
+	return &input{cfg: cfg, snap: withoutSkipped(snap)}
+}
+
+// withoutSkipped is snap without the checks that did not run (a host, DC
+// or SPN the collector ran out of time for): the rules judge only what was
+// seen, so a check that did not run is unknown, never a finding, and the
+// same fact always has the same severity. The collector's own status says
+// what it skipped.
+func withoutSkipped(snap *facts.Snapshot) *facts.Snapshot {
+	skipped := func(s string) bool { return s != "" }
+	if !slices.ContainsFunc(snap.DNS, func(h facts.HostDNS) bool { return skipped(h.Skipped) }) &&
+		!slices.ContainsFunc(snap.DCs, func(d facts.DomainController) bool { return skipped(d.Skipped) }) &&
+		!slices.ContainsFunc(snap.Tickets, func(t facts.TicketProbe) bool { return skipped(t.Skipped) }) {
+		return snap
+	}
+	c := *snap
+	c.DNS = slices.DeleteFunc(slices.Clone(snap.DNS), func(h facts.HostDNS) bool { return skipped(h.Skipped) })
+	c.DCs = slices.DeleteFunc(slices.Clone(snap.DCs), func(d facts.DomainController) bool { return skipped(d.Skipped) })
+	c.Tickets = slices.DeleteFunc(slices.Clone(snap.Tickets), func(t facts.TicketProbe) bool { return skipped(t.Skipped) })
+	return &c
 }
 
 // instance is the configured SQL instance of that name, nil if none.

@@ -62,11 +62,20 @@ func dialTo(server string) func(ctx context.Context, network, _ string) (net.Con
 var ErrNotFound = errors.New("the name does not exist")
 
 // Check looks host up forwards (A and AAAA) and every address it resolves
-// to backwards (PTR).
+// to backwards (PTR). A lookup that ctx's end cut short makes the whole
+// result Skipped: the answer that did not come says nothing about the
+// name, unlike a query that timed out on its own (dns.timeout).
 func (r *Resolver) Check(ctx context.Context, host string) facts.HostDNS {
 	out := facts.HostDNS{Host: host}
+	skipped := func() facts.HostDNS { return facts.HostDNS{Host: host, Skipped: facts.SkipReason(ctx.Err())} }
+	if Cut(ctx) {
+		return skipped()
+	}
 	addrs, err := r.lookupIP(ctx, host)
 	if err != nil {
+		if Cut(ctx) {
+			return skipped()
+		}
 		out.ForwardError = err.Error()
 		out.NotFound = errors.Is(err, ErrNotFound)
 		return out
@@ -75,6 +84,9 @@ func (r *Resolver) Check(ctx context.Context, host string) facts.HostDNS {
 	// A Windows client asks for a ticket for the name the alias resolves
 	// to, not the alias: the SPN must be registered for that name.
 	if canonical, err := r.lookupCNAME(ctx, host); err != nil {
+		if Cut(ctx) {
+			return skipped()
+		}
 		out.CNAMEError = err.Error()
 	} else {
 		out.CanonicalName = canonical
@@ -84,6 +96,9 @@ func (r *Resolver) Check(ctx context.Context, host string) facts.HostDNS {
 	for _, a := range addrs {
 		names, err := r.lookupAddr(ctx, a)
 		if err != nil {
+			if Cut(ctx) {
+				return skipped()
+			}
 			reverseErrs = append(reverseErrs, err.Error())
 			continue
 		}
@@ -94,6 +109,17 @@ func (r *Resolver) Check(ctx context.Context, host string) facts.HostDNS {
 	// rightly name that host.
 	out.ReverseMatches = ReverseMatches(out.NameBehind(), addrs, out.PTR)
 	return out
+}
+
+// Cut says whether ctx has ended or its deadline has passed. A lookup's
+// socket deadline is the context's and can trip a moment before the
+// context's own timer: a query that failed then was cut, not timed out.
+func Cut(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // CanonicalName is the name host resolves to after following CNAME

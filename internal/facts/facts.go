@@ -13,6 +13,8 @@
 package facts
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"time"
 )
@@ -242,6 +244,9 @@ type DomainController struct {
 	NTPSkew      time.Duration
 	NTPMeasured  bool
 	NTPError     string
+	// Skipped says why the DC was not measured this cycle (the collector
+	// ran out of time first); Up is then unknown, not false.
+	Skipped string
 }
 
 // ExpectedSPN is an SPN that must exist, and what the directory says of it.
@@ -359,6 +364,10 @@ type TicketProbe struct {
 	// the session key, e.g. aes256-cts-hmac-sha1-96 or rc4-hmac; "" unless OK.
 	TicketEType     string
 	SessionKeyEType string
+	// Skipped says why no ticket was asked for this cycle (the collector
+	// ran out of time before the KDC answered); the outcome is then
+	// unknown, never a failure.
+	Skipped string
 }
 
 // ---- AES keys (RC4 enforcement readiness) ----
@@ -479,6 +488,10 @@ type HostDNS struct {
 	// records (Host itself when it has an A record); "" when unknown.
 	CanonicalName string
 	CNAMEError    string
+	// Skipped says why the host was not checked this cycle (the collector
+	// ran out of time before or during its lookups); every other field is
+	// then unknown, never a failure.
+	Skipped string
 }
 
 // IsCNAME says whether the host is an alias of another name; known says
@@ -502,4 +515,22 @@ func (h HostDNS) NameBehind() string {
 
 func sameDNSName(a, b string) bool {
 	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+}
+
+// Why a check was skipped (the Skipped fields).
+const (
+	// SkippedDeadline: the collector's timeout ended before the check had
+	// its answer.
+	SkippedDeadline = "deadline"
+	// SkippedCanceled: the cycle was stopped (shutdown, reload).
+	SkippedCanceled = "canceled"
+)
+
+// SkipReason is why a check cut by ctx's end (err is ctx.Err()) was skipped.
+func SkipReason(err error) string {
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		// nil: the deadline has passed, the context's timer not yet fired.
+		return SkippedDeadline
+	}
+	return SkippedCanceled
 }

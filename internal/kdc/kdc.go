@@ -4,9 +4,11 @@
 // not, which KRB-ERROR the KDC answered.
 //
 // gokrb5 has no context support and keeps tickets in its client. A Session
-// therefore lives for one collection cycle: it logs in once, serves every
-// probe of the cycle from that TGT, and is thrown away with its tickets, so
-// a removed SPN fails at the next cycle instead of being served from cache.
+// therefore lives for one collection cycle: each of its workers logs in
+// once, serves its probes of the cycle from that TGT, and is thrown away
+// with its tickets, so that no ticket outlives the cycle. (The collector
+// keeps each SPN's outcome for global.kdc_ticket_cache_ttl: that, not a
+// gokrb5 ticket, is when a removed SPN shows.)
 package kdc
 
 import (
@@ -52,6 +54,10 @@ type Result struct {
 	// from what the client offered; both "" unless OK.
 	TicketEType     string
 	SessionKeyEType string
+	// Skipped says why the request was not asked or its answer not awaited
+	// (the caller's context ended: "deadline" or "canceled"); the outcome
+	// is then unknown, and Err says so.
+	Skipped string
 }
 
 // NewClient builds a gokrb5 client, not yet logged in, from the kerberos
@@ -141,11 +147,11 @@ func onlyTGTs(creds []*credentials.Credential) []*credentials.Credential {
 	return out
 }
 
-// Session is one cycle's Kerberos client. One goroutine owns the gokrb5
-// client and runs its blocking calls one at a time, so that a KDC that
-// hangs holds at most one call per session; that call ends at gokrb5's own
-// network deadlines (5 s per KDC and transport) even when nobody waits for
-// it any more.
+// Session is one cycle's Kerberos client. Each of its workers owns a
+// gokrb5 client and runs its blocking calls one at a time, so that a KDC
+// that hangs holds at most one call per worker; that call ends at gokrb5's
+// own network deadlines (5 s per KDC and transport) even when nobody waits
+// for it any more.
 type Session struct {
 	requests  chan request
 	quit      chan struct{}
@@ -157,20 +163,25 @@ type request struct {
 	reply chan Result // buffered: the worker never blocks on a caller that gave up
 }
 
-// Open builds the client for one cycle and starts its worker. It does not
-// contact the KDC: the first Probe logs in.
-func Open(k *config.Kerberos) (*Session, error) {
-	cl, err := NewClient(k)
-	if err != nil {
-		return nil, err
-	}
+// Open builds the clients for one cycle and starts workers of them (at
+// least one), each of which logs in at its first probe: workers bounds the
+// ticket requests in flight, and costs one login each. It does not contact
+// the KDC.
+func Open(k *config.Kerberos, workers int) (*Session, error) {
 	s := &Session{requests: make(chan request), quit: make(chan struct{})}
-	go s.serve(cl)
+	for range max(1, workers) {
+		cl, err := NewClient(k)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		go s.serve(cl)
+	}
 	return s, nil
 }
 
-// serve runs the session's requests until Close. Logging in once and
-// remembering a failed login keeps one cycle at one AS exchange.
+// serve runs requests until Close. Logging in once and remembering a
+// failed login keeps a worker at one AS exchange per cycle.
 func (s *Session) serve(cl *client.Client) {
 	// Destroy stops gokrb5's TGT auto-renewal goroutine, which would
 	// otherwise outlive the session by hours.
@@ -238,23 +249,37 @@ func failed(res Result, err error) Result {
 // is the session's first probe. It returns when the answer comes or ctx
 // ends, whichever is first.
 func (s *Session) Probe(ctx context.Context, spn string) Result {
+	notAsked := func(why string) Result {
+		return Result{SPN: spn, Skipped: skipReason(ctx.Err()), Err: fmt.Errorf("service ticket for %s: %s: %w", spn, why, context.Cause(ctx))}
+	}
 	if ctx.Err() != nil {
-		return Result{SPN: spn, Err: fmt.Errorf("service ticket for %s: not asked: %w", spn, context.Cause(ctx))}
+		return notAsked("not asked")
 	}
 	req := request{spn: spn, reply: make(chan Result, 1)}
 	select {
 	case s.requests <- req:
 	case <-ctx.Done():
-		return Result{SPN: spn, Err: fmt.Errorf("service ticket for %s: not asked: %w", spn, context.Cause(ctx))}
+		return notAsked("not asked")
 	case <-s.quit:
-		return Result{SPN: spn, Err: fmt.Errorf("service ticket for %s: kerberos session closed", spn)}
+		return Result{SPN: spn, Skipped: "canceled", Err: fmt.Errorf("service ticket for %s: kerberos session closed", spn)}
 	}
 	select {
 	case res := <-req.reply:
 		return res
 	case <-ctx.Done():
-		return Result{SPN: spn, Err: fmt.Errorf("service ticket for %s: no answer from the KDC: %w", spn, context.Cause(ctx))}
+		// The caller's deadline, not the KDC's silence: gokrb5's own
+		// network deadlines would have answered with an error.
+		return notAsked("no answer from the KDC in time")
 	}
+}
+
+// skipReason is "deadline" for a context that timed out, else "canceled"
+// (the values of facts.HostDNS.Skipped and its kin).
+func skipReason(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "deadline"
+	}
+	return "canceled"
 }
 
 // Close ends the session: its worker exits, and drops its tickets, as soon

@@ -199,7 +199,7 @@ func TestProbeHungKDCReturnsAtDeadlineAndDoesNotLeak(t *testing.T) {
 
 func openPassword(t *testing.T, krb5Conf string) *Session {
 	t.Helper()
-	s, err := Open(&config.Kerberos{Principal: "nobody@CORP.TEST", Krb5Config: krb5Conf, Password: config.NewSecret("not-used")})
+	s, err := Open(&config.Kerberos{Principal: "nobody@CORP.TEST", Krb5Config: krb5Conf, Password: config.NewSecret("not-used")}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func monitorKeytab(w *world.World, krb5Conf string) *config.Kerberos {
 // probeOnce is one cycle: a fresh session, one probe per SPN, closed.
 func probeOnce(t *testing.T, k *config.Kerberos, spns ...string) []Result {
 	t.Helper()
-	s, err := Open(k)
+	s, err := Open(k, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

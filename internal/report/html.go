@@ -153,7 +153,7 @@ func newLandingView(r *Report, p Page) *landingView {
 		CSS: template.CSS(landingCSS), JS: template.JS(landingJS), //nolint:gosec // constants of this package, hashed into LandingCSP
 	}
 	for _, c := range r.FailedCollectors() {
-		v.Failed = append(v.Failed, Collector{Name: EscapeText(c.Name), Error: EscapeText(c.Error)})
+		v.Failed = append(v.Failed, Collector{Name: EscapeText(c.Name), Success: c.Success, Error: EscapeText(c.Error), Incomplete: EscapeText(c.Incomplete)})
 	}
 	seen := func(t time.Time) seenView {
 		if t.IsZero() || !r.Completed {

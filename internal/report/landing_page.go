@@ -37,8 +37,8 @@ const landingHTML = `<!DOCTYPE html>
 <span class="label">Last collection</span><span><time id="when" datetime="{{.When}}" data-unix="{{.WhenUnix}}">{{.When}}</time> <span id="age"></span></span></div>
 </section>
 {{- if .Failed}}
-<div class="notice failed" id="failed-collectors"><strong>Collectors that failed</strong> — their checks are silent until they succeed:
-<ul>{{range .Failed}}<li><code>{{.Name}}</code>: {{.Error}}</li>{{end}}</ul></div>
+<div class="notice failed" id="failed-collectors"><strong>Collectors that failed or did not finish</strong> — what they did not check is unknown until they do:
+<ul>{{range .Failed}}{{if .Incomplete}}<li><code>{{.Name}}</code>: {{.Incomplete}}</li>{{end}}{{if not .Success}}<li><code>{{.Name}}</code>: {{.Error}}</li>{{end}}{{end}}</ul></div>
 {{- end}}
 {{- if not .Summary.Findings.Total}}
 <div class="notice" id="no-findings"><strong>No findings.</strong> Kerberos works everywhere the exporter can see.</div>

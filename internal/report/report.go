@@ -18,6 +18,9 @@ type Collector struct {
 	Success  bool
 	Error    string
 	Duration time.Duration
+	// Incomplete says what the collector had no time to check, e.g. "120
+	// of 300 hosts not checked this cycle (deadline)"; "" when nothing.
+	Incomplete string
 }
 
 // Group kinds.
@@ -144,11 +147,12 @@ func New(cfg *config.Config, findings []diagnosis.Finding, collectors []Collecto
 // HasCritical says whether any finding is critical.
 func (r *Report) HasCritical() bool { return r.Counts.Critical > 0 }
 
-// FailedCollectors are the collectors whose checks are silent this cycle.
+// FailedCollectors are the collectors whose checks are silent, wholly or
+// in part, this cycle: failed or incomplete.
 func (r *Report) FailedCollectors() []Collector {
 	var out []Collector
 	for _, c := range r.Collectors {
-		if !c.Success {
+		if !c.Success || c.Incomplete != "" {
 			out = append(out, c)
 		}
 	}

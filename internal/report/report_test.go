@@ -75,6 +75,7 @@ func sample() *Report {
 	collectors := []Collector{
 		{Name: "sql", Success: true, Duration: 1200 * time.Millisecond},
 		{Name: "dns", Success: false, Error: "lookup sqla.corp.test on 127.0.0.1:53: i/o timeout", Duration: 5 * time.Second},
+		{Name: "kdc", Success: true, Incomplete: "120 of 300 SPNs not checked this cycle (deadline)", Duration: 30 * time.Second},
 	}
 	return New(cfg, findings, collectors, time.Date(2024, 5, 1, 10, 0, 2, 0, time.UTC))
 }
@@ -116,7 +117,7 @@ func TestGrouping(t *testing.T) {
 	if !r.HasCritical() {
 		t.Error("HasCritical is false")
 	}
-	if f := r.FailedCollectors(); len(f) != 1 || f[0].Name != "dns" {
+	if f := r.FailedCollectors(); len(f) != 2 || f[0].Name != "dns" || f[1].Name != "kdc" {
 		t.Errorf("failed collectors %+v", f)
 	}
 }

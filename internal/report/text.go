@@ -32,9 +32,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(b, "kerberos_exporter check at %s%s\n", r.Generated.UTC().Format(time.RFC3339), first)
 	fmt.Fprintf(b, "%d critical, %d warning, %d info\n", r.Counts.Critical, r.Counts.Warning, r.Counts.Info)
 	if failed := r.FailedCollectors(); len(failed) > 0 {
-		fmt.Fprintln(b, "\nCollectors that failed (their checks are silent):")
+		fmt.Fprintln(b, "\nCollectors that failed or did not finish (their checks are silent):")
 		for _, c := range failed {
-			fmt.Fprintf(b, "  %s: %s\n", EscapeText(c.Name), EscapeText(c.Error))
+			if c.Incomplete != "" {
+				fmt.Fprintf(b, "  %s: %s\n", EscapeText(c.Name), EscapeText(c.Incomplete))
+			}
+			if !c.Success {
+				fmt.Fprintf(b, "  %s: %s\n", EscapeText(c.Name), EscapeText(c.Error))
+			}
 		}
 	}
 	if len(r.Causes) > 0 {
@@ -205,6 +210,7 @@ type jsonCollector struct {
 	Name            string  `json:"name"`
 	Success         bool    `json:"success"`
 	Error           string  `json:"error,omitempty"`
+	Incomplete      string  `json:"incomplete,omitempty"`
 	DurationSeconds float64 `json:"duration_seconds"`
 }
 
@@ -225,7 +231,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		out.Generated = &t
 	}
 	for _, c := range r.Collectors {
-		out.Collectors = append(out.Collectors, jsonCollector{Name: c.Name, Success: c.Success, Error: c.Error, DurationSeconds: c.Duration.Seconds()})
+		out.Collectors = append(out.Collectors, jsonCollector{Name: c.Name, Success: c.Success, Error: c.Error, Incomplete: c.Incomplete, DurationSeconds: c.Duration.Seconds()})
 	}
 	for _, c := range r.Causes {
 		out.Causes = append(out.Causes, newJSONCause(c))
