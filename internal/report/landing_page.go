@@ -163,112 +163,112 @@ footer{max-width:1280px;margin:0 auto;padding:0 28px 28px;color:var(--muted);fon
 
 const landingJS = `
 (function () {
-	"use strict";
-	// A link to an element inside a collapsed list opens the list.
-	function openTarget() {
-		var el = location.hash.length > 1 ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
-		for (; el; el = el.parentElement) {
-			if (el.tagName === "DETAILS") { el.open = true; }
-		}
-	}
-	window.addEventListener("hashchange", openTarget);
-	openTarget();
+  "use strict";
+  // A link to an element inside a collapsed list opens the list.
+  function openTarget() {
+    var el = location.hash.length > 1 ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
+    for (; el; el = el.parentElement) {
+      if (el.tagName === "DETAILS") { el.open = true; }
+    }
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
 
-	// How old the page's collection is, kept current while it stays open.
-	var when = document.getElementById("when"), age = document.getElementById("age");
-	if (when && age) {
-		var at = Number(when.getAttribute("data-unix")) * 1000;
-		var tick = function () {
-			var m = Math.floor((Date.now() - at) / 60000);
-			age.textContent = m < 1 ? "(less than a minute ago)" : m < 120 ? "(" + m + " min ago)" : m < 2880 ? "(" + Math.floor(m / 60) + " h ago)" : "(" + Math.floor(m / 1440) + " days ago)";
-		};
-		tick();
-		setInterval(tick, 30000);
-	}
+  // How old the page's collection is, kept current while it stays open.
+  var when = document.getElementById("when"), age = document.getElementById("age");
+  if (when && age) {
+    var at = Number(when.getAttribute("data-unix")) * 1000;
+    var tick = function () {
+      var m = Math.floor((Date.now() - at) / 60000);
+      age.textContent = m < 1 ? "(less than a minute ago)" : m < 120 ? "(" + m + " min ago)" : m < 2880 ? "(" + Math.floor(m / 60) + " h ago)" : "(" + Math.floor(m / 1440) + " days ago)";
+    };
+    tick();
+    setInterval(tick, 30000);
+  }
 
-	var table = document.getElementById("instances-table");
-	if (!table) { return; }
-	var body = table.tBodies[0];
-	var rows = Array.prototype.slice.call(body.rows);
-	var text = rows.map(function (r) { return r.textContent.toLowerCase(); });
-	rows.forEach(function (r, i) { r.setAttribute("data-i", i); });
-	var filter = document.getElementById("filter"), status = document.getElementById("status-filter");
-	var shown = document.getElementById("shown");
-	document.getElementById("controls").hidden = false;
+  var table = document.getElementById("instances-table");
+  if (!table) { return; }
+  var body = table.tBodies[0];
+  var rows = Array.prototype.slice.call(body.rows);
+  var text = rows.map(function (r) { return r.textContent.toLowerCase(); });
+  rows.forEach(function (r, i) { r.setAttribute("data-i", i); });
+  var filter = document.getElementById("filter"), status = document.getElementById("status-filter");
+  var shown = document.getElementById("shown");
+  document.getElementById("controls").hidden = false;
 
-	function num(r, col) { return Number(r.cells[col].firstChild ? r.cells[col].textContent : 0) || 0; }
-	var keys = {
-		name: function (r) { return r.cells[0].textContent.toLowerCase(); },
-		status: function (r) { return Number(r.getAttribute("data-rank")); },
-		critical: function (r) { return num(r, 2); },
-		warning: function (r) { return num(r, 3); },
-		info: function (r) { return num(r, 4); },
-		causes: function (r) { return r.cells[5].getElementsByTagName("a").length; },
-		seen: function (r) { return Number(r.getAttribute("data-seen")); },
-		findings: function (r) { return num(r, 2) + num(r, 3) + num(r, 4); }
-	};
-	// Counts and first sightings sort largest or newest first on the first click.
-	var descFirst = {critical: 1, warning: 1, info: 1, causes: 1, seen: 1, findings: 1};
-	var sortKey = "status", asc = true;
+  function num(r, col) { return Number(r.cells[col].firstChild ? r.cells[col].textContent : 0) || 0; }
+  var keys = {
+    name: function (r) { return r.cells[0].textContent.toLowerCase(); },
+    status: function (r) { return Number(r.getAttribute("data-rank")); },
+    critical: function (r) { return num(r, 2); },
+    warning: function (r) { return num(r, 3); },
+    info: function (r) { return num(r, 4); },
+    causes: function (r) { return r.cells[5].getElementsByTagName("a").length; },
+    seen: function (r) { return Number(r.getAttribute("data-seen")); },
+    findings: function (r) { return num(r, 2) + num(r, 3) + num(r, 4); }
+  };
+  // Counts and first sightings sort largest or newest first on the first click.
+  var descFirst = {critical: 1, warning: 1, info: 1, causes: 1, seen: 1, findings: 1};
+  var sortKey = "status", asc = true;
 
-	function sortBy(key) {
-		asc = key === sortKey ? !asc : !descFirst[key];
-		sortKey = key;
-		var f = keys[key], dir = asc ? 1 : -1;
-		var vals = rows.map(function (r) { return f(r); });
-		var order = rows.map(function (r, i) { return i; });
-		order.sort(function (a, b) {
-			var x = vals[a], y = vals[b];
-			if (key === "seen" && (x === 0) !== (y === 0)) { return x === 0 ? 1 : -1; }
-			if (x < y) { return -dir; }
-			if (x > y) { return dir; }
-			return Number(rows[a].getAttribute("data-i")) - Number(rows[b].getAttribute("data-i"));
-		});
-		var sorted = order.map(function (i) { return rows[i]; });
-		var ordered = order.map(function (i) { return text[i]; });
-		rows = sorted;
-		text = ordered;
-		var frag = document.createDocumentFragment();
-		rows.forEach(function (r) { frag.appendChild(r); });
-		body.appendChild(frag);
-		Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
-			th.setAttribute("aria-sort", th.getAttribute("data-key") === key ? (asc ? "ascending" : "descending") : "none");
-		});
-	}
+  function sortBy(key) {
+    asc = key === sortKey ? !asc : !descFirst[key];
+    sortKey = key;
+    var f = keys[key], dir = asc ? 1 : -1;
+    var vals = rows.map(function (r) { return f(r); });
+    var order = rows.map(function (r, i) { return i; });
+    order.sort(function (a, b) {
+      var x = vals[a], y = vals[b];
+      if (key === "seen" && (x === 0) !== (y === 0)) { return x === 0 ? 1 : -1; }
+      if (x < y) { return -dir; }
+      if (x > y) { return dir; }
+      return Number(rows[a].getAttribute("data-i")) - Number(rows[b].getAttribute("data-i"));
+    });
+    var sorted = order.map(function (i) { return rows[i]; });
+    var ordered = order.map(function (i) { return text[i]; });
+    rows = sorted;
+    text = ordered;
+    var frag = document.createDocumentFragment();
+    rows.forEach(function (r) { frag.appendChild(r); });
+    body.appendChild(frag);
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
+      th.setAttribute("aria-sort", th.getAttribute("data-key") === key ? (asc ? "ascending" : "descending") : "none");
+    });
+  }
 
-	function matches(r, s) {
-		var c = r.className;
-		switch (s) {
-		case "": return true;
-		case "problem": return c === "critical" || c === "warning";
-		case "healthy": return c === "info" || c === "ok";
-		case "unreachable": return r.hasAttribute("data-unreachable");
-		default: return c === s;
-		}
-	}
+  function matches(r, s) {
+    var c = r.className;
+    switch (s) {
+    case "": return true;
+    case "problem": return c === "critical" || c === "warning";
+    case "healthy": return c === "info" || c === "ok";
+    case "unreachable": return r.hasAttribute("data-unreachable");
+    default: return c === s;
+    }
+  }
 
-	function apply() {
-		var q = filter.value.trim().toLowerCase(), s = status.value, n = 0;
-		rows.forEach(function (r, i) {
-			var show = matches(r, s) && (q === "" || text[i].indexOf(q) >= 0);
-			r.hidden = !show;
-			if (show) { n++; }
-		});
-		shown.textContent = n + " of " + rows.length + " shown";
-	}
+  function apply() {
+    var q = filter.value.trim().toLowerCase(), s = status.value, n = 0;
+    rows.forEach(function (r, i) {
+      var show = matches(r, s) && (q === "" || text[i].indexOf(q) >= 0);
+      r.hidden = !show;
+      if (show) { n++; }
+    });
+    shown.textContent = n + " of " + rows.length + " shown";
+  }
 
-	Array.prototype.forEach.call(table.tHead.getElementsByTagName("button"), function (b) {
-		b.addEventListener("click", function () { sortBy(b.parentElement.getAttribute("data-key")); });
-	});
-	filter.addEventListener("input", apply);
-	status.addEventListener("change", apply);
-	Array.prototype.forEach.call(document.querySelectorAll("[data-filter]"), function (a) {
-		a.addEventListener("click", function () {
-			status.value = a.getAttribute("data-filter");
-			filter.value = "";
-			apply();
-		});
-	});
-	apply();
+  Array.prototype.forEach.call(table.tHead.getElementsByTagName("button"), function (b) {
+    b.addEventListener("click", function () { sortBy(b.parentElement.getAttribute("data-key")); });
+  });
+  filter.addEventListener("input", apply);
+  status.addEventListener("change", apply);
+  Array.prototype.forEach.call(document.querySelectorAll("[data-filter]"), function (a) {
+    a.addEventListener("click", function () {
+      status.value = a.getAttribute("data-filter");
+      filter.value = "";
+      apply();
+    });
+  });
+  apply();
 })();
 `
