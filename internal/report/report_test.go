@@ -280,10 +280,10 @@ func TestHTMLIsSelfContained(t *testing.T) {
 		`<a href="/metrics">Metrics</a>`, `href="/probe?target=sqla&amp;debug=true"`, `href="/probe?target=sqlc&amp;debug=true"`,
 		// a service is a row without a probe link
 		`<td>crm <small>service</small></td>`,
-		`id="fleet"`, `data-cause="spn_missing" data-severity="critical"`, `href="/runbooks/KerberosSPNMissing.md"`,
+		`id="fleet"`, `data-cause="service_account_spns" data-severity="critical"`, `href="/runbooks/KerberosSPNMissing.md"`,
 		"lookup sqla.corp.test on 127.0.0.1:53: i/o timeout",
 		"setspn -S MSSQLSvc/sqlc.corp.test:1433 CORP\\sqlsvc_c",
-		"&#39;NT AUTHORITY\\ANONYMOUS LOGON&#39;",
+		"sqlold&#39;s host", "&#34;Account is sensitive and cannot be delegated&#34;",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("page lacks %q", want)
