@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptrace"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/kerberos-exporter/kerberos_exporter/cycle"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/firstseen"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/report"
 )
 
@@ -23,105 +25,148 @@ import (
 const landingPageBudget = 300 << 10
 
 // fleetResult is a completed cycle over n SQL instances with what a large
-// estate realistically shows: a few shared causes with a wide blast radius
-// (a service account without delegation, SPNs missing on one team's
-// servers, SPN registration refused for one account, an unreadable error
-// log on many instances, one DC's clock), NTLM where Kerberos is expected,
-// a handful of unreachable instances, and most of the fleet healthy. Findings
-// of one cause share its fix, as the diagnosis writes them.
+// estate realistically shows, built as the exporter builds it: facts as the
+// collectors would gather them, judged by diagnosis.Evaluate, grouped by
+// diagnosis.Causes and stamped by the first-seen store over two
+// observations (yesterday's and this one), so that the causes collapse as
+// they do in production. The estate: one pool account without delegation
+// to its linked servers' back end (new), one team's servers whose SPNs
+// were deleted (clients on NTLM), one account whose tickets are RC4, a
+// handful of unreachable instances, an error log the exporter may not read
+// on many, one DC's clock ahead (new), and most of the fleet healthy.
 func fleetResult(n int) *cycle.Result {
+	const domain, realm = "corp.example.com", "CORP.EXAMPLE.COM"
 	sites := []string{"ams", "ber", "cph", "dub", "fra", "lon", "mad", "par"}
-	cfg := &config.Config{}
 	name := func(i int) string { return fmt.Sprintf("sql-%s-%03d", sites[i%len(sites)], i) }
-	for i := 0; i < n; i++ {
-		cfg.SQLInstances = append(cfg.SQLInstances, config.SQLInstance{Name: name(i), Host: name(i) + ".corp.example.com", Port: 1433})
+	yes := true
+	cfg := &config.Config{
+		Kerberos:   config.Kerberos{Realm: realm, Principal: "krbmon@" + realm},
+		Domains:    []config.Domain{{Name: domain, NetBIOSName: "CORP"}},
+		Thresholds: config.Thresholds{ClockSkewWarning: config.Duration(time.Minute), ClockSkewCritical: config.Duration(4 * time.Minute)},
 	}
 	finished := time.Date(2025, 3, 14, 3, 7, 0, 0, time.UTC)
 	snap := facts.New(finished.Add(-40 * time.Second))
 	snap.Finished = finished
-	old, recent := finished.Add(-26*time.Hour), finished.Add(-20*time.Minute)
-	var fs []diagnosis.Finding
-	add := func(i int, f diagnosis.Finding) {
-		f.Instance = name(i)
-		host := name(i) + ".corp.example.com"
-		r := strings.NewReplacer("{i}", name(i), "{host}", host)
-		f.Target, f.Summary, f.Detail = r.Replace(f.Target), r.Replace(f.Summary), r.Replace(f.Detail)
-		script := make([]string, len(f.Script))
-		for j, l := range f.Script {
-			script[j] = r.Replace(l)
+	snap.AESDomains = []facts.DomainAES{{Domain: domain, Born: finished.AddDate(-15, 0, 0), AESSince: finished.AddDate(-12, 0, 0),
+		Krbtgt: facts.AccountKeys{Name: `CORP\krbtgt`, Domain: domain, Found: true, PwdLastSet: finished.AddDate(-1, 0, 0)}}}
+	snap.Duplicates = &facts.DuplicateSPNs{Scanned: true, AccountsScanned: 4000}
+	snap.DCs = []facts.DomainController{
+		{Domain: domain, Address: "dc1." + domain, Up: true, LDAPMeasured: true, NTPSkew: 40 * time.Millisecond, NTPMeasured: true},
+		{Domain: domain, Address: "dc2." + domain, Up: true, LDAPMeasured: true, NTPSkew: 2*time.Minute + 10*time.Second, NTPMeasured: true},
+	}
+	accounts := map[string]*facts.Account{}
+	account := func(acct string) *facts.Account {
+		if a := accounts[acct]; a != nil {
+			return a
 		}
-		f.Script = script
-		fs = append(fs, f)
+		short := strings.TrimPrefix(acct, `CORP\`)
+		a := &facts.Account{Name: acct, Kind: "user", Found: true, DN: "CN=" + short + ",OU=Service Accounts,DC=corp,DC=example,DC=com",
+			UserAccountControl: 0x200, SupportedEncTypes: 0x18, RBCDRead: true}
+		accounts[acct] = a
+		snap.AccountKeys = append(snap.AccountKeys, facts.AccountKeys{Name: acct, Domain: domain, Found: true,
+			PwdLastSet: finished.AddDate(-1, 0, 0), SupportedEncTypes: 0x18, SupportedEncTypesSet: true})
+		return a
 	}
 	for i := 0; i < n; i++ {
+		inst, host := name(i), name(i)+"."+domain
+		acct := `CORP\svc_sql_` + sites[i%len(sites)]
 		switch {
-		case i%25 == 3: // the pool account's linked servers: delegation missing, hop anonymous
-			add(i, diagnosis.Finding{
-				Check: "delegation_missing", Severity: diagnosis.Critical, Target: "{i}/REPORTING", FirstSeen: recent,
-				Summary: "{i} cannot delegate to the linked server REPORTING: CORP\\svc_sql_pool3 is not trusted for delegation to MSSQLSvc/rpt01.corp.example.com:1433",
-				Detail:  "A self-mapped linked server passes the caller's identity on; without constrained delegation the second hop arrives as ANONYMOUS LOGON.",
-				Fix:     "Allow CORP\\svc_sql_pool3 to delegate to MSSQLSvc/rpt01.corp.example.com:1433 (constrained, Kerberos only).",
-				Script:  []string{"Set-ADUser 'svc_sql_pool3' -Add @{'msDS-AllowedToDelegateTo'='MSSQLSvc/rpt01.corp.example.com:1433','MSSQLSvc/rpt01.corp.example.com'}"},
+		case i%25 == 3:
+			acct = `CORP\svc_sql_pool3`
+		case i%40 == 7:
+			acct = `CORP\svc_sql_fin`
+		case i%9 == 2:
+			acct = `CORP\svc_sql_std`
+		}
+		cfg.SQLInstances = append(cfg.SQLInstances, config.SQLInstance{Name: inst, Host: host, Port: 1433, Domain: domain,
+			ServiceAccount: acct, ExpectKerberos: &yes, Auth: config.SQLAuth{Method: "kerberos"}})
+		netbios := strings.ToUpper(strings.ReplaceAll(inst, "-", ""))
+		sql := &facts.SQLInstance{Name: inst, Up: true, AuthScheme: "KERBEROS", NetTransport: "TCP", LocalTCPPort: 1433,
+			MachineName: netbios, PhysicalNetBIOS: netbios, DomainName: "CORP", ListenerPorts: []int{1433}, EngineAccount: acct,
+			ClockSkew: time.Second, ClockMeasured: true}
+		snap.SQL[inst] = sql
+		spns := []string{"MSSQLSvc/" + host + ":1433", "MSSQLSvc/" + host}
+		holders := []string{acct}
+		errorLog := &facts.ErrorLog{Instance: inst, Readable: true}
+		for _, spn := range spns {
+			errorLog.Registrations = append(errorLog.Registrations, facts.SPNRegistration{Time: finished.AddDate(0, -2, 0), SPN: spn, Registered: true})
+		}
+		ticket := facts.TicketProbe{Target: inst, SPN: spns[0], Realm: realm, OK: true, TicketEType: "aes256-cts-hmac-sha1-96", SessionKeyEType: "aes256-cts-hmac-sha1-96"}
+		snap.LinkedServers[inst] = &facts.LinkedServers{Instance: inst, Readable: true}
+		a := account(acct)
+		switch {
+		case i%25 == 3: // the pool account may not delegate to the reporting back end
+			snap.LinkedServers[inst].Servers = []facts.LinkedServer{{
+				Name: "REPORTING", Product: "SQL Server", Provider: "MSOLEDBSQL", DataSource: "rpt01." + domain, SelfMapped: true, Tested: true, TestOK: false,
+				ErrNumber: 18456, ErrMsg: "Login failed for user 'NT AUTHORITY\\ANONYMOUS LOGON'.",
+			}}
+			snap.DelegationPaths = append(snap.DelegationPaths, facts.DelegationPath{
+				FromInstance: inst, LinkedServer: "REPORTING", ToTarget: "rpt01." + domain, FromAccount: acct, ToAccount: `CORP\svc_sql_rpt`,
+				TargetSPNs: []string{"MSSQLSvc/rpt01." + domain + ":1433", "MSSQLSvc/rpt01." + domain}, Known: true,
 			})
-			add(i, diagnosis.Finding{
-				Check: "linked_server_hop_anonymous", Severity: diagnosis.Critical, Target: "{i}/REPORTING", FirstSeen: recent,
-				Summary: "The linked server REPORTING on {i} fails with ANONYMOUS LOGON",
-				Detail:  "Queries through REPORTING fail with Login failed for user 'NT AUTHORITY\\ANONYMOUS LOGON' (error 18456).",
-				Fix:     "Allow CORP\\svc_sql_pool3 to delegate to MSSQLSvc/rpt01.corp.example.com:1433 (constrained, Kerberos only).",
-			})
-		case i%40 == 7: // one team's servers: SPNs missing, clients on NTLM
-			add(i, diagnosis.Finding{
-				Check: "spn_missing", Severity: diagnosis.Critical, Target: "MSSQLSvc/{host}:1433", FirstSeen: old,
-				Summary: "SPN MSSQLSvc/{host}:1433 is not registered on any account",
-				Detail:  "Clients asking for a ticket get KDC_ERR_S_PRINCIPAL_UNKNOWN and fall back to NTLM.",
-				Fix:     "Register the instances' SPNs on CORP\\svc_sql_fin, the account they run as, with setspn -S.",
-				Script:  []string{"setspn -S MSSQLSvc/{host}:1433 CORP\\svc_sql_fin"},
-			})
-			add(i, diagnosis.Finding{
-				Check: "first_hop_ntlm", Severity: diagnosis.Critical, Target: "{i}", FirstSeen: old,
-				Summary: "Connections to {i} use NTLM where Kerberos is expected",
-				Detail:  "The exporter connected over TCP from another host and was authenticated with NTLM.",
-				Fix:     "Register the instances' SPNs on CORP\\svc_sql_fin, the account they run as, with setspn -S.",
-			})
-		case i%9 == 2: // registration refused at start-up for one account
-			add(i, diagnosis.Finding{
-				Check: "spn_registration_failed", Severity: diagnosis.Warning, Target: "{i}", FirstSeen: old,
-				Summary: "SQL Server could not register its SPNs at start-up on {i}",
-				Detail:  "Error 26067 at the last start-up: the service account may not write its own servicePrincipalName.",
-				Fix:     "Grant CORP\\svc_sql_std \"Validated write to service principal name\" on its own account object, then restart SQL Server.",
-				Script:  []string{"dsacls 'CN=svc_sql_std,OU=Service Accounts,DC=corp,DC=example,DC=com' /G 'SELF:WS;Validated write to service principal name'"},
-			})
-		case i%50 == 11: // unreachable
-			add(i, diagnosis.Finding{
-				Check: "sql_unreachable", Severity: diagnosis.Warning, Target: "{i}", FirstSeen: recent,
-				Summary: "The exporter cannot log in to {i}: connection refused",
-				Detail:  "Nothing about Kerberos on {i} is known while the exporter cannot connect.",
-				Fix:     "Check that SQL Server runs and listens on TCP 1433, and that the exporter's host may reach it.",
-			})
-		case i%5 == 4: // the error log is unreadable
-			add(i, diagnosis.Finding{
-				Check: "spn_registration_unknown", Severity: diagnosis.Info, Target: "{i}",
-				Summary: "SPN registration at start-up is unknown on {i}: the exporter may not read the error log",
-				Detail:  "Without the error log the exporter cannot tell whether SQL Server registered its SPNs.",
-				Fix:     "Grant the exporter's login VIEW ANY ERROR LOG (SQL Server 2022) or membership of securityadmin.",
-				Script:  []string{"# in SQL Server: GRANT VIEW ANY ERROR LOG TO [CORP\\krbmon]"},
-			})
+		case i%40 == 7: // the team's SPNs were deleted: no ticket, clients on NTLM
+			holders = nil
+			errorLog.Registrations = nil
+			sql.AuthScheme = "NTLM"
+			ticket = facts.TicketProbe{Target: inst, SPN: spns[0], Realm: realm, ErrorCode: 7, ErrorName: "KDC_ERR_S_PRINCIPAL_UNKNOWN"}
+		case i%9 == 2: // the account allows no AES: its tickets are RC4
+			a.SupportedEncTypes = 0x4
+			ticket.TicketEType = "rc4-hmac"
+		case i%50 == 11:
+			*sql = facts.SQLInstance{Name: inst, ConnectError: "dial tcp " + host + ":1433: connect: connection refused", Cause: "network"}
+			errorLog = nil
+			delete(snap.LinkedServers, inst)
+		case i%5 == 4: // the exporter's login may not read the error log
+			errorLog = &facts.ErrorLog{Instance: inst, PermissionDenied: true, Error: "mssql: The user does not have permission to perform this action."}
+		}
+		if errorLog != nil {
+			snap.ErrorLogs[inst] = errorLog
+		}
+		for _, spn := range spns {
+			snap.SPNs = append(snap.SPNs, facts.ExpectedSPN{Target: inst, SPN: spn, ExpectedAccount: acct, Holders: holders})
+			if holders != nil {
+				a.SPNs = append(a.SPNs, spn)
+			}
+		}
+		snap.Tickets = append(snap.Tickets, ticket)
+		ip := fmt.Sprintf("10.%d.%d.%d", 20+i%len(sites), i/250, 1+i%250)
+		snap.DNS = append(snap.DNS, facts.HostDNS{Host: host, Addresses: []string{ip}, PTR: map[string][]string{ip: {host + "."}}, ReverseMatches: true})
+	}
+	for _, a := range accounts {
+		snap.Accounts = append(snap.Accounts, *a)
+		for j := range snap.AccountKeys {
+			if snap.AccountKeys[j].Name == a.Name {
+				snap.AccountKeys[j].SupportedEncTypes = a.SupportedEncTypes
+			}
 		}
 	}
-	fs = append(fs, diagnosis.Finding{
-		Check: "clock_skew_dc", Severity: diagnosis.Warning, Target: "dc2.corp.example.com", FirstSeen: recent,
-		Summary: "dc2.corp.example.com's clock is 2m10s ahead of the exporter's",
-		Detail:  "Kerberos refuses tickets whose time differs by more than 5 minutes; at 2 minutes the DC is drifting.",
-		Fix:     "Resynchronise dc2.corp.example.com with the domain time hierarchy.",
-		Script:  []string{"w32tm /resync /rediscover  # on dc2.corp.example.com"},
-	})
-	return &cycle.Result{
-		Config: cfg, Snapshot: snap, Findings: fs,
+	sort.Slice(snap.Accounts, func(i, j int) bool { return snap.Accounts[i].Name < snap.Accounts[j].Name })
+
+	res := &cycle.Result{
+		Config: cfg, Snapshot: snap,
 		Status: map[string]cycle.Status{
 			"sql": {Success: true, Duration: 30 * time.Second}, "directory": {Success: true, Duration: 4 * time.Second},
 			"dns": {Success: true, Duration: 2 * time.Second}, "clock": {Success: true, Duration: time.Second},
 		},
 	}
+	res.Findings = diagnosis.Evaluate(cfg, snap)
+	res.Causes = diagnosis.Causes(res.Findings)
+
+	// First-seen times as the runner stamps them: what was there yesterday
+	// keeps yesterday's time; the pool account's delegation, the DC's clock
+	// and the unreachable instances are new.
+	isNew := map[string]bool{"delegation_missing": true, "linked_server_hop_anonymous": true, "clock_skew_dc": true, "sql_unreachable": true}
+	var yesterday []diagnosis.Finding
+	for _, f := range res.Findings {
+		if !isNew[f.Check] {
+			yesterday = append(yesterday, f)
+		}
+	}
+	store := firstseen.NewMemory(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	all := func(string) bool { return true }
+	store.Observe(finished.Add(-26*time.Hour), yesterday, diagnosis.Causes(yesterday), firstseen.Scope{Judged: all})
+	store.Observe(finished, res.Findings, res.Causes, firstseen.Scope{Judged: all})
+	return res
 }
 
 // TestLandingPage500InChromium serves the page for 500 configured
@@ -136,6 +181,22 @@ func TestLandingPage500InChromium(t *testing.T) {
 	base := landingServer(t, res, res.Config)
 	url := base + "/"
 	rep := resultReport(res, res.Config)
+	// The real grouping collapses the findings into a few causes with a
+	// wide blast radius, and the page gets their first-seen times.
+	newCauses, causeInstances := 0, map[string]int{}
+	for _, c := range rep.Causes {
+		causeInstances[c.Cause+" "+c.Subject] = len(c.Instances)
+		if !c.FirstSeen.IsZero() && rep.Generated.Sub(c.FirstSeen) < time.Hour {
+			newCauses++
+		}
+	}
+	if len(rep.Causes) > len(res.Findings)/10 || causeInstances[`service_account_cannot_delegate CORP\svc_sql_pool3`] != 20 ||
+		causeInstances[`service_account_spns CORP\svc_sql_fin`] != 13 || causeInstances["exporter_access krbmon@CORP.EXAMPLE.COM"] != 89 {
+		t.Errorf("%d findings in %d causes, not grouped by their shared fix: %v", len(res.Findings), len(rep.Causes), causeInstances)
+	}
+	if newCauses == 0 || newCauses == len(rep.Causes) {
+		t.Errorf("%d of %d causes are new: the first-seen times are not carried to the report", newCauses, len(rep.Causes))
+	}
 	critical, warning, unreachable := 0, 0, 0
 	for _, g := range rep.Groups {
 		if g.Kind != report.KindSQLInstance {
@@ -208,6 +269,7 @@ func TestLandingPage500InChromium(t *testing.T) {
 	var page struct {
 		Sections        []string
 		CauseSeverities []string
+		NewCauses       int
 		Rows            int
 		FirstRowClass   string
 		Tiles           []string
@@ -220,6 +282,7 @@ func TestLandingPage500InChromium(t *testing.T) {
 	b.eval(`({
 		Sections: Array.from(document.querySelectorAll("main > section")).map(s => s.id),
 		CauseSeverities: Array.from(document.querySelectorAll("article.cause")).map(a => a.dataset.severity),
+		NewCauses: document.querySelectorAll("article.cause .new").length,
 		Rows: document.querySelectorAll("#instances-table tbody tr").length,
 		FirstRowClass: document.querySelector("#instances-table tbody tr").className,
 		Tiles: Array.from(document.querySelectorAll(".tile b")).map(b => b.textContent),
@@ -239,6 +302,9 @@ func TestLandingPage500InChromium(t *testing.T) {
 	}
 	if len(page.CauseSeverities) == 0 || page.CauseSeverities[0] != "critical" {
 		t.Errorf("the first cause is not critical: %v", page.CauseSeverities)
+	}
+	if page.NewCauses != newCauses {
+		t.Errorf("the page marks %d causes new, want %d", page.NewCauses, newCauses)
 	}
 	if page.Rows != n || page.FirstRowClass != "critical" || page.Shown != fmt.Sprintf("%d of %d shown", n, n) {
 		t.Errorf("table: %d rows, first %q, %q", page.Rows, page.FirstRowClass, page.Shown)
@@ -346,7 +412,7 @@ func TestLandingPage500InChromium(t *testing.T) {
 		return s[len(s)/2]
 	}
 	host, _ := os.Hostname()
-	t.Logf("landing page with %d instances, %d findings, %d causes (%s, %d CPUs):", n, len(res.Findings), len(rep.Causes), host, runtime.NumCPU())
+	t.Logf("landing page with %d instances, %d findings, %d causes (%d new) (%s, %d CPUs):", n, len(res.Findings), len(rep.Causes), newCauses, host, runtime.NumCPU())
 	t.Logf("  size: %d bytes (%.0f KiB; budget %d KiB), %d bytes gzipped", size, float64(size)/1024, landingPageBudget>>10, zipped)
 	t.Logf("  server: rendering it (once a cycle) %.1f ms; Go client over loopback, median of 7: time to first byte %.1f ms, whole page %.1f ms",
 		ms64(render), ms64(med(ttfbs)), ms64(med(totals)))

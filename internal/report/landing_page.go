@@ -115,7 +115,7 @@ h2 small{font-weight:normal;color:var(--muted);font-size:13px}
 .tile.wide{flex:1;min-width:320px;display:grid;grid-template-columns:auto 1fr;gap:2px 12px;align-content:center;font-size:14px}
 .label{font-weight:600}
 .c{margin-right:10px;font-weight:600}.c.critical{color:var(--critical)}.c.warning{color:var(--warning)}.c.info{color:var(--info)}
-.new{background:#fde68a;color:#5c3d00;border-radius:3px;padding:0 6px;font-size:12px;font-weight:700;text-transform:uppercase}
+.new{background:#fde68a;color:#5c3d00;border-radius:3px;padding:0 6px;font-size:12px;font-weight:700;text-transform:uppercase;white-space:nowrap}
 .since{color:var(--muted);font-size:12px;font-weight:normal}
 .notice{background:#fff;border:1px solid var(--line);border-left:5px solid var(--info);padding:10px 16px;border-radius:4px;margin:12px 0}
 .notice.failed{border-left-color:var(--warning)}.notice.first{border-left-color:#6d4c9f}
@@ -146,7 +146,7 @@ th{position:sticky;top:0;background:#eef1f5;text-align:left;padding:0;border-bot
 th button{all:unset;display:block;padding:6px 8px;cursor:pointer;font-weight:600}
 th button:focus-visible{outline:2px solid #1a56a8}
 th[aria-sort=ascending] button::after{content:" ▲"}th[aria-sort=descending] button::after{content:" ▼"}
-.w-name{width:15%}.w-st{width:9em}.w-n{width:4.5em}.w-causes{width:20%}.w-seen{width:9em}
+.w-name{width:15%}.w-st{width:9em}.w-n{width:4.5em}.w-causes{width:22%}.w-seen{width:9em}
 td{overflow-wrap:anywhere;padding:4px 8px;border-top:1px solid var(--line);vertical-align:top}
 td:nth-child(3),td:nth-child(4),td:nth-child(5){text-align:right;font-variant-numeric:tabular-nums}
 tr{border-left:5px solid transparent}
