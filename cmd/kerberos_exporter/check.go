@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/cycle"
@@ -96,16 +95,10 @@ func resultReport(res *cycle.Result, cfg *config.Config) *report.Report {
 	}
 	rep := report.New(res.Config, res.Findings, collectors, res.Snapshot.Finished)
 	rep.FirstCycle = res.FirstCycle
-	// report.New groups the findings afresh; the causes' first-seen times
-	// are the runner's (its first-seen store stamps res.Causes), kept by key.
-	firstSeen := make(map[string]time.Time, len(res.Causes))
-	for _, c := range res.Causes {
-		if !c.FirstSeen.IsZero() {
-			firstSeen[c.Key()] = c.FirstSeen
-		}
-	}
-	for i := range rep.Causes {
-		rep.Causes[i].FirstSeen = firstSeen[rep.Causes[i].Key()]
+	// The cycle's own causes: the same grouping, stamped with their
+	// first-seen times by the runner's store.
+	if res.Causes != nil {
+		rep.Causes = res.Causes
 	}
 	return rep
 }
