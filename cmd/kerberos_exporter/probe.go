@@ -72,7 +72,10 @@ type probeRun struct {
 	res      *cycle.Result
 	err      error
 	status   int // HTTP status for err
-	logs     bytes.Buffer
+	// logs is written by the run's collectors, some of which may still
+	// log after the run's deadline (a dial that returns late), so it is
+	// read under its lock too.
+	logs     lockedWriter
 	duration time.Duration
 }
 
@@ -265,10 +268,10 @@ func (p *prober) acquire(ctx context.Context, run *probeRun) bool {
 
 // probeLogger writes everything to the probe's own buffer (shown by
 // debug=true) and passes every record to the server log at debug level.
-func (p *prober) probeLogger(buf *bytes.Buffer, target string) *slog.Logger {
+func (p *prober) probeLogger(buf *lockedWriter, target string) *slog.Logger {
 	lvl := promslog.NewLevel()
 	_ = lvl.Set("debug")
-	own := promslog.New(&promslog.Config{Writer: &lockedWriter{w: buf}, Level: lvl})
+	own := promslog.New(&promslog.Config{Writer: buf, Level: lvl})
 	return slog.New(teeHandler{own: own.Handler(), server: p.logger.Handler().WithAttrs([]slog.Attr{slog.String("probe_target", target)})})
 }
 
@@ -305,11 +308,18 @@ func (t teeHandler) WithGroup(name string) slog.Handler {
 // lockedWriter: collectors log concurrently into one probe's buffer.
 type lockedWriter struct {
 	mu sync.Mutex
-	w  *bytes.Buffer
+	w  bytes.Buffer
 }
 
 func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
+}
+
+// String is what was written so far.
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }
