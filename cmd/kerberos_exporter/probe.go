@@ -68,10 +68,10 @@ type prober struct {
 // probeRun is one collection shared by every request for its target that
 // arrives while it runs.
 type probeRun struct {
-	done     chan struct{}
-	res      *cycle.Result
-	err      error
-	status   int // HTTP status for err
+	done   chan struct{}
+	res    *cycle.Result
+	err    error
+	status int // HTTP status for err
 	// logs is written by the run's collectors, some of which may still
 	// log after the run's deadline (a dial that returns late), so it is
 	// read under its lock too.
