@@ -50,8 +50,8 @@ type cycle struct {
 	mu   sync.Mutex
 	snap *facts.Snapshot
 	runs map[string][]Status // per collector, one per run
-	// incomplete: the instances one of whose runs failed; fleetIncomplete:
-	// a fleet-wide run (no instances) failed.
+	// incomplete: the instances one of whose runs failed or skipped items;
+	// fleetIncomplete: a fleet-wide run (no instances) did.
 	incomplete      map[string]bool
 	fleetIncomplete bool
 }
@@ -271,7 +271,10 @@ func (c *cycle) run(collectors []collector.Named, cfg *config.Config, snap *fact
 			}
 			c.mu.Lock()
 			c.runs[col.Name] = append(c.runs[col.Name], st)
-			if err != nil {
+			// Skipped items are unknown, not cleared: the run's part of
+			// the facts is incomplete for first-seen times (see judged)
+			// even though the collector succeeded.
+			if err != nil || len(skipped) > 0 {
 				if len(instances) == 0 {
 					c.fleetIncomplete = true
 				}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/kerberos-exporter/kerberos_exporter/collector"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/diagnosis"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/firstseen"
 )
 
@@ -134,5 +137,101 @@ func TestFleetBackgroundKeepsProbesFirstSeen(t *testing.T) {
 		if f.Instance == "a" && !f.FirstSeen.Equal(was[key].FirstSeen) {
 			t.Errorf("probe of a after a background cycle and a probe of b: %s FirstSeen %v, want %v", key, f.FirstSeen, was[key].FirstSeen)
 		}
+	}
+}
+
+// skippingDirectory is fakeDirectory that, while skip is set, runs out of
+// time before instance a's SPNs: it leaves them out and says so.
+type skippingDirectory struct {
+	fakeDirectory
+	skip *atomic.Bool
+}
+
+func (f skippingDirectory) Update(ctx context.Context, env *collector.Env, snap *facts.Snapshot) error {
+	if err := f.fakeDirectory.Update(ctx, env, snap); err != nil || !f.skip.Load() {
+		return err
+	}
+	n := len(snap.SPNs)
+	snap.SPNs = slices.DeleteFunc(snap.SPNs, func(e facts.ExpectedSPN) bool { return e.Target == "a" })
+	if skipped := n - len(snap.SPNs); skipped > 0 {
+		return &collector.Incomplete{Skipped: skipped, Total: n, Items: "SPNs", Reason: facts.SkippedDeadline}
+	}
+	return nil
+}
+
+// fakeDCs reports one DC that refuses, or, while skip is set, one it ran
+// out of time for.
+type fakeDCs struct{ skip *atomic.Bool }
+
+func (f fakeDCs) Update(_ context.Context, _ *collector.Env, snap *facts.Snapshot) error {
+	if f.skip.Load() {
+		snap.DCs = append(snap.DCs, facts.DomainController{Domain: "corp.test", Address: "dc1.corp.test", Skipped: facts.SkippedDeadline})
+		return &collector.Incomplete{Skipped: 1, Total: 1, Items: "domain controllers", Reason: facts.SkippedDeadline}
+	}
+	snap.DCs = append(snap.DCs, facts.DomainController{Domain: "corp.test", Address: "dc1.corp.test", Error: "connection refused"})
+	return nil
+}
+
+func (fakeDCs) Metrics(*facts.Snapshot, chan<- prometheus.Metric) {}
+
+// A cycle that skipped items for lack of time did not check them: their
+// findings, unseen, have not cleared, and come back with their first-seen
+// time (an instance's SPNs, and the fleet-wide DCs).
+func TestSkippedItemsKeepFirstSeen(t *testing.T) {
+	var skip atomic.Bool
+	ct := newCycleTest(t, cycleConfig("a", "b"), fakeSQL{})
+	ct.runner.collectors = []collector.Named{
+		{Name: "fakesql", Phase: collector.PhaseSQL, Collector: fakeSQL{}},
+		{Name: "fakedir", Phase: collector.PhaseDirectory, Collector: skippingDirectory{fakeDirectory{&ct.mu, &ct.batches, &ct.targets}, &skip}},
+		{Name: "fakedc", Phase: collector.PhaseDiscover, Collector: fakeDCs{&skip}},
+	}
+	ct.runner.progress = nil
+	ct.runner.SetFirstSeen(firstseen.NewMemory(slog.New(slog.DiscardHandler)))
+	ctx := context.Background()
+	watched := []string{"spn_missing x/a up=true", "dc_unreachable dc1.corp.test"}
+
+	first := findingsByTarget(ct.runner.RunOnce(ctx))
+	skip.Store(true)
+	skipped := ct.runner.RunOnce(ctx)
+	if !skipped.Incomplete["a"] || !skipped.FleetIncomplete {
+		t.Errorf("cycle that skipped a's SPNs and the DC: incomplete %v, fleet-wide incomplete %v, want a and the fleet", skipped.Incomplete, skipped.FleetIncomplete)
+	}
+	if st := skipped.Status["fakedc"]; !st.Success || st.Skipped != 1 {
+		t.Errorf("fakedc status %+v: want a success that skipped 1 item", st)
+	}
+	during := findingsByTarget(skipped)
+	skip.Store(false)
+	after := findingsByTarget(ct.runner.RunOnce(ctx))
+	for _, key := range watched {
+		if _, ok := first[key]; !ok {
+			t.Fatalf("first cycle: no %s finding; the test shows nothing", key)
+		}
+		if _, ok := during[key]; ok {
+			t.Errorf("cycle that skipped it: %s still reported; the test shows nothing", key)
+		}
+		if !after[key].FirstSeen.Equal(first[key].FirstSeen) {
+			t.Errorf("%s: FirstSeen %v after a cycle that skipped it, want %v", key, after[key].FirstSeen, first[key].FirstSeen)
+		}
+	}
+}
+
+// A probe cut short by its scrape's deadline judges nothing and adds
+// nothing, as a background cycle cut short by shutdown.
+func TestProbePastDeadlineObservesNothing(t *testing.T) {
+	ct := newCycleTest(t, cycleConfig("a", "b"), fakeSQL{})
+	ct.runner.progress = nil
+	store := firstseen.NewMemory(slog.New(slog.DiscardHandler))
+	ct.runner.SetFirstSeen(store)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := ct.runner.Probe(ctx, "a", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Findings) == 0 {
+		t.Fatal("the probe found nothing: the test shows nothing")
+	}
+	if f, c := store.Len(); f != 0 || c != 0 {
+		t.Errorf("after a probe past its deadline: %d findings and %d causes remembered, want none", f, c)
 	}
 }

@@ -48,9 +48,9 @@ type Result struct {
 	// Causes group the findings by root cause (diagnosis.Causes).
 	Causes []diagnosis.Cause
 	// Incomplete are the SQL instances one of whose collector runs failed
-	// this cycle; FleetIncomplete says a run of the fleet-wide work (DCs,
-	// DNS, delegated users, services) failed. Their findings may be missing
-	// without having cleared (see judged).
+	// or skipped items for lack of time this cycle; FleetIncomplete says a
+	// run of the fleet-wide work (DCs, DNS, delegated users, services) did.
+	// Their findings may be missing without having cleared (see judged).
 	Incomplete      map[string]bool
 	FleetIncomplete bool
 	// FirstCycle marks the first cycle the runner completed since it was
@@ -252,14 +252,14 @@ func (r *Runner) saveFirstSeen() {
 
 // judged says which parts of a cycle's facts were complete, so that a
 // finding about them that was not seen has cleared (firstseen.Judged): a
-// SQL instance the cycle looked at, if its runs succeeded and the exporter
-// logged in to it; the fleet-wide work ("", services, instances no longer
-// configured) if its runs succeeded and the cycle was a background one
-// (fleetWide), since a probe's view of the fleet is partial. A configured
-// instance the cycle did not look at (a probe of another, or the
-// background loop with --collection.background=fleet) is not judged.
-// Nothing is judged when the fleet-wide work failed: the instances'
-// DNS findings come from it.
+// SQL instance the cycle looked at, if its runs succeeded without skipping
+// anything and the exporter logged in to it; the fleet-wide work ("",
+// services, instances no longer configured) if its runs did and the cycle
+// was a background one (fleetWide), since a probe's view of the fleet is
+// partial. A configured instance the cycle did not look at (a probe of
+// another, or the background loop with --collection.background=fleet) is
+// not judged. Nothing is judged when the fleet-wide work failed or skipped
+// items: the instances' DNS findings come from it.
 func judged(res *Result, fleetWide bool, configured map[string]bool) func(instance string) bool {
 	looked := map[string]bool{}
 	for _, inst := range res.Config.SQLInstances {
@@ -324,7 +324,9 @@ func (r *Runner) Probe(ctx context.Context, target string, logger *slog.Logger) 
 	r.mu.Lock()
 	store := r.firstSeen
 	r.mu.Unlock()
-	if store != nil {
+	// A probe cut short (its scrape's deadline passed, or the client went)
+	// judges nothing, as a cycle cut short by shutdown.
+	if store != nil && ctx.Err() == nil {
 		// The probe adds only its own instance's entries: its view of the
 		// fleet is partial.
 		own := func(instance string) bool { return instance == target }

@@ -169,28 +169,21 @@ func (in *input) hostGroup(host string) string {
 }
 
 // dcFindings: a DC the exporter cannot reach; critical when no DC of its
-// domain answers.
+// domain answers (see noDCAnswered).
 func dcFindings(in *input) []Finding {
-	up := map[string]bool{}
-	for _, dc := range in.snap.DCs {
-		if dc.Up {
-			up[in.canonicalDomain(dc.Domain)] = true
-		}
-	}
 	var out []Finding
 	for _, dc := range in.snap.DCs {
 		if dc.Up {
 			continue
 		}
-		domain := in.canonicalDomain(dc.Domain)
 		f := Finding{
 			Check: "dc_unreachable", Severity: Warning, Target: dc.Address,
 			Summary: fmt.Sprintf("Domain controller %s does not answer", dc.Address),
 			Detail:  fmt.Sprintf("The exporter could not reach %s over LDAP (%s). The directory checks of %s use the other domain controllers; clients that the DC locator sends to this one cannot get tickets from it until it answers.", dc.Address, orDefault(dc.Error, "no answer"), dc.Domain),
 			Fix:     fmt.Sprintf("Check that %s runs and that LDAP (389/636) and Kerberos (88) reach it from the exporter's network.", dc.Address),
 		}
-		if !up[domain] {
-			f.Severity, f.Subject = Critical, domain // the whole domain is out of reach
+		if in.noDCAnswered(dc.Domain) {
+			f.Severity, f.Subject = Critical, in.canonicalDomain(dc.Domain) // the whole domain is out of reach
 			f.Detail = fmt.Sprintf("The exporter could not reach %s over LDAP (%s), nor any other domain controller of %s: the SPN, delegation and account checks of that domain are silent, and if clients cannot reach them either, nobody gets Kerberos tickets.", dc.Address, orDefault(dc.Error, "no answer"), dc.Domain)
 		}
 		out = append(out, f)

@@ -17,10 +17,19 @@ import (
 type input struct {
 	cfg  *config.Config
 	snap *facts.Snapshot
+	// dcSkipped: a DC check was skipped for lack of time, so a conclusion
+	// about all the DCs (of a domain, or of every domain) is unknown.
+	dcSkipped []facts.DomainController
 }
 
 func newInput(cfg *config.Config, snap *facts.Snapshot) *input {
-	return &input{cfg: cfg, snap: withoutSkipped(snap)}
+	in := &input{cfg: cfg, snap: withoutSkipped(snap)}
+	for _, dc := range snap.DCs {
+		if dc.Skipped != "" {
+			in.dcSkipped = append(in.dcSkipped, dc)
+		}
+	}
+	return in
 }
 
 // withoutSkipped is snap without the checks that did not run (a host, DC

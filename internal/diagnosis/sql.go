@@ -183,7 +183,14 @@ func (in *input) logsInWithKerberos(instance string) bool {
 }
 
 // noDCAnswered: the exporter asked DCs of the domain and none answered.
+// A domain one of whose DCs was skipped for lack of time is not known to
+// be out of reach: the skipped DC may answer.
 func (in *input) noDCAnswered(domain string) bool {
+	for _, dc := range in.dcSkipped {
+		if in.canonicalDomain(dc.Domain) == in.canonicalDomain(domain) {
+			return false
+		}
+	}
 	asked := false
 	for _, dc := range in.snap.DCs {
 		if in.canonicalDomain(dc.Domain) == in.canonicalDomain(domain) {

@@ -42,6 +42,9 @@
 //     instance that stays down must not keep entries for ever.
 //   - A root cause follows the same rules; it is judged by the instances of
 //     all its findings (and the fleet-wide work if one of them has none).
+//     Seen again, it keeps the instances the observation could not judge
+//     besides those it saw: a probe of A, or a cycle where B failed, sees a
+//     cause over A and B on A only, and must not forget B's part of it.
 //
 // The state file is written atomically (a temporary file, fsync, rename)
 // after a cycle that changed something, so a crash leaves the old or the
@@ -59,6 +62,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -284,11 +288,32 @@ func (s *Store) see(m map[string]*entry, key string, at time.Time, instances []s
 		e.UnseenSince = time.Time{}
 		s.dirty = true
 	}
-	if owned && !equalStrings(e.Instances, instances) {
-		e.Instances = instances
-		s.dirty = true
+	if owned {
+		// The instances this observation cannot judge keep their place: a
+		// probe sees only its own instance, a cycle where one failed sees
+		// only the others, and the cause may still be active there.
+		if ins := judgedUnion(instances, e.Instances, scope.Judged); !equalStrings(e.Instances, ins) {
+			e.Instances = ins
+			s.dirty = true
+		}
 	}
 	return e
+}
+
+// judgedUnion is instances plus those of old that judged cannot judge,
+// sorted.
+func judgedUnion(instances, old []string, judged func(string) bool) []string {
+	out := slices.Clone(instances)
+	for _, i := range old {
+		if !judged(i) && !slices.Contains(out, i) {
+			out = append(out, i)
+		}
+	}
+	if len(out) == len(instances) {
+		return instances
+	}
+	sort.Strings(out)
+	return out
 }
 
 // forget handles the entries of m not seen in this observation.

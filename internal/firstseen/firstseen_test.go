@@ -175,6 +175,51 @@ func TestProbeAddsOnlyItsInstance(t *testing.T) {
 	}
 }
 
+// A cause over two instances, observed by a view that sees only one of
+// them (a probe, or a cycle where the other failed), keeps the other: when
+// the first is fixed, the cause is still active on the second and keeps its
+// first-seen time.
+func TestPartialViewKeepsCauseInstances(t *testing.T) {
+	spnsOf := func(instances ...string) []diagnosis.Cause {
+		c := diagnosis.Cause{Cause: "service_account_spns", Subject: `CORP\svc`, Severity: diagnosis.Critical}
+		for _, i := range instances {
+			c.Findings = append(c.Findings, finding("spn_missing", "MSSQLSvc/"+i+".corp.test:1433", i, diagnosis.Critical))
+		}
+		return []diagnosis.Cause{c}
+	}
+	for _, tc := range []struct {
+		name    string
+		partial Scope // sees sqla only
+	}{
+		{"probe of sqla", probe("sqla")},
+		{"cycle where sqlb failed", only("", "sqla")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewMemory(quiet())
+			s.Observe(t0, nil, spnsOf("sqla", "sqlb"), all)
+			s.Observe(t0.Add(time.Minute), nil, spnsOf("sqla"), tc.partial)
+			s.Observe(t0.Add(2*time.Minute), nil, nil, tc.partial) // sqla fixed
+			if _, c := s.Len(); c != 1 {
+				t.Fatalf("after sqla was fixed: %d causes remembered, want 1 (still active on sqlb)", c)
+			}
+			causes := spnsOf("sqlb")
+			s.Observe(t0.Add(3*time.Minute), nil, causes, all)
+			if !causes[0].FirstSeen.Equal(t0) {
+				t.Errorf("cause still on sqlb: FirstSeen %v, want the original %v", causes[0].FirstSeen, t0)
+			}
+		})
+	}
+	// A view that judges both instances narrows the cause: sqla fixed, then
+	// sqlb fixed, and it is gone.
+	s := NewMemory(quiet())
+	s.Observe(t0, nil, spnsOf("sqla", "sqlb"), all)
+	s.Observe(t0.Add(time.Minute), nil, spnsOf("sqlb"), all)
+	s.Observe(t0.Add(2*time.Minute), nil, nil, probe("sqlb"))
+	if _, c := s.Len(); c != 0 {
+		t.Errorf("after both were fixed: %d causes remembered, want none", c)
+	}
+}
+
 func TestUnseenTooLongIsForgotten(t *testing.T) {
 	s := NewMemory(quiet())
 	ntlm := finding("first_hop_ntlm", "sqlc", "sqlc", diagnosis.Critical)
