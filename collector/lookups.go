@@ -2,6 +2,9 @@ package collector
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"sync"
 	"time"
@@ -54,7 +57,7 @@ type Lookups struct {
 	dnsSlots chan struct{}
 
 	kerberos   config.Kerberos
-	ticketKey  string // the identity and offered types: part of every SPN's key
+	ticketKey  string // identityKey: part of every SPN's key
 	tickets    *lookupcache.Scope[kdc.Result]
 	kdcWorkers int
 
@@ -80,11 +83,39 @@ func (c *Caches) Cycle(cfg *config.Config) *Lookups {
 		dns:        c.dns.Scope(ttl(g.DNSCacheTTL)),
 		dnsSlots:   make(chan struct{}, max(1, g.DNSConcurrency)),
 		kerberos:   k,
-		ticketKey:  k.Principal + "|" + k.Realm + "|" + k.Krb5Config + "|" + strings.Join(k.Offered(), ","),
+		ticketKey:  identityKey(&k),
 		tickets:    c.tickets.Scope(ttl(g.KDCTicketCacheTTL)),
 		kdcWorkers: max(1, g.KDCConcurrency),
 	}
 }
+
+// identityKey names the exporter's Kerberos identity as the KDC sees it:
+// the principal and realm, the krb5 configuration, the offered types and
+// where the credential comes from (keytab, credential cache or password).
+// A reload that switches to another credential, e.g. one that no longer
+// works, must not be answered with the old one's tickets. The password
+// enters only as a salted hash, so that a changed password is a new
+// identity without the key holding anything that reveals it.
+func identityKey(k *config.Kerberos) string {
+	password := ""
+	if k.Password != nil {
+		h := sha256.New()
+		h.Write(passwordSalt[:])
+		h.Write([]byte(k.Password.Value()))
+		password = k.Password.File + "|" + k.Password.Env + "|" + hex.EncodeToString(h.Sum(nil)[:16])
+	}
+	return strings.Join([]string{
+		k.Principal, k.Realm, k.Krb5Config, strings.Join(k.Offered(), ","),
+		"keytab=" + k.KeytabFile, "ccache=" + k.CCacheFile, "password=" + password,
+	}, "|")
+}
+
+// passwordSalt is drawn once per process: identityKey's hashes compare
+// within the process and mean nothing outside it.
+var passwordSalt = func() (salt [16]byte) {
+	_, _ = rand.Read(salt[:])
+	return salt
+}()
 
 // lookupsFor is the cycle's lookups, or, for a collector run outside a
 // cycle (tests, `check` of one collector), lookups of its own without a

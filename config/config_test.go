@@ -46,44 +46,46 @@ func TestExampleConfigIsValid(t *testing.T) {
 func TestBadFilesAreRefusedWithLocatedErrors(t *testing.T) {
 	t.Setenv("KERBEROS_EXPORTER_TEST_PASSWORD", "s3cret")
 	cases := map[string][]string{
-		"unknown-field.yml":                {"unknown-field.yml:2:", "global.colection_interval", "not a known field"},
-		"inline-secret.yml":                {"inline-secret.yml:6:", "domains[0].bind.password", "not written inline"},
-		"bad-duration.yml":                 {"bad-duration.yml:2:", "global.collection_interval", "not a duration"},
-		"short-host.yml":                   {"short-host.yml:3:", "sql_instances[0].host", "fully qualified"},
-		"bad-port.yml":                     {"bad-port.yml:4:", "sql_instances[0].port", "between 1 and 65535"},
-		"bad-auth-method.yml":              {"bad-auth-method.yml:5:", "sql_instances[0].auth.method", "kerbero"},
-		"duplicate-instance.yml":           {"duplicate-instance.yml:5:", "sql_instances[1].name", "listed twice"},
-		"missing-secret-env.yml":           {"missing-secret-env.yml:4:", "sql_instances[0].auth.password", "KERBEROS_EXPORTER_TEST_UNSET_VARIABLE is not set"},
-		"missing-secret-file.yml":          {"missing-secret-file.yml:4:", "sql_instances[0].auth.password", "cannot be read"},
-		"secret-both.yml":                  {"secret-both.yml:4:", "exactly one of file or env"},
-		"bad-ldap-url.yml":                 {"bad-ldap-url.yml:3:", "domains[0].domain_controllers[0]", "ldaps://"},
-		"skew-thresholds.yml":              {"skew-thresholds.yml:2:", "thresholds.clock_skew_warning", "below clock_skew_critical"},
-		"empty.yml":                        {"empty.yml", "empty"},
-		"nothing-to-watch.yml":             {"nothing-to-watch.yml", "nothing to watch"},
-		"ntlm-fallback-no-password.yml":    {"ntlm-fallback-no-password.yml:7:", "sql_instances[0].auth.ntlm_fallback", "needs auth.password"},
-		"not-yaml.yml":                     {"not-yaml.yml:1:", "invalid YAML"},
-		"bad-label.yml":                    {"bad-label.yml:2:", "sql_instances[0].name", "letters, digits"},
-		"interval-too-short.yml":           {"interval-too-short.yml:2:", "global.collection_interval", "at least 5s, got 1ms"},
-		"collector-timeout-too-short.yml":  {"collector-timeout-too-short.yml:2:", "global.collector_timeout", "at least 1s, got 10ms"},
-		"sql-timeout-too-short.yml":        {"sql-timeout-too-short.yml:4:", "sql_instances[0].timeout", "at least 100ms, got 1ms"},
-		"negative-ntlm-clients-top.yml":    {"negative-ntlm-clients-top.yml:4:", "sql_instances[0].ntlm_clients_top", "between 0 and 1000, got -5"},
-		"negative-max-duplicate-spns.yml":  {"negative-max-duplicate-spns.yml:4:", "domains[0].max_duplicate_spns", "not be negative, got -1"},
-		"two-documents.yml":                {"two-documents.yml:5:", "second YAML document"},
-		"secret-extra-field.yml":           {"secret-extra-field.yml:7:", "sql_instances[0].auth.password.value", "never the value inline"},
-		"insecure-simple-bind.yml":         {"insecure-simple-bind.yml:3:", "domains[0].domain_controllers[1]", "clear text", "allow_insecure_bind"},
-		"not-utf8.yml":                     {"not-utf8.yml:4:", "sql_instances[0].service_account", "column 30", "not UTF-8"},
-		"bad-etype.yml":                    {"bad-etype.yml:2:", "kerberos.offered_etypes[1]", "des-cbc-md5"},
-		"spn-scan-interval-too-short.yml":  {"spn-scan-interval-too-short.yml:2:", "global.spn_scan_interval", "at least 5s, got 1ms"},
-		"spn-scan-intervals.yml":           {"spn-scan-intervals.yml:3:", "global.spn_full_scan_interval", "not be below global.spn_scan_interval"},
-		"discovery-template-host.yml":      {"discovery-template-host.yml:6:", "discovery.template.host", "not a known field"},
-		"discovery-template-auth.yml":      {"discovery-template-auth.yml:6:", "discovery.template.auth.username", "required for sql logins"},
-		"discovery-base-dn.yml":            {"discovery-base-dn.yml:5:", "discovery.base_dns[0]", "under a configured domain"},
-		"discovery-template-bounds.yml":    {"discovery-template-bounds.yml:7: discovery.template.ntlm_clients_top: must be between 0 and 1000, got -5", "discovery-template-bounds.yml:8: discovery.template.timeout: must be at least 100ms, got 1ns"},
-		"discovery-pattern.yml":            {"discovery-pattern.yml:5:", "discovery.include[0]", "shell pattern"},
-		"bad-max-concurrent-instances.yml": {"bad-max-concurrent-instances.yml:2:", "global.max_concurrent_instances", "between 1 and 1024"},
-		"several-defects.yml":              {"several-defects.yml:3:", "several-defects.yml:15:", "second YAML document"},
-		"bad-lookup-concurrency.yml":       {"bad-lookup-concurrency.yml:2: global.dns_concurrency: must be between 1 and 256, got -1", "bad-lookup-concurrency.yml:3: global.kdc_concurrency: must be between 1 and 256, got 1000"},
-		"bad-lookup-cache-ttl.yml":         {"bad-lookup-cache-ttl.yml:2: global.dns_cache_ttl: must be between 0s (off) and 24h0m0s, got 25h0m0s", "bad-lookup-cache-ttl.yml:3: global.kdc_ticket_cache_ttl: must be between 0s (off) and 24h0m0s, got 48h0m0s"},
+		"unknown-field.yml":                  {"unknown-field.yml:2:", "global.colection_interval", "not a known field"},
+		"inline-secret.yml":                  {"inline-secret.yml:6:", "domains[0].bind.password", "not written inline"},
+		"bad-duration.yml":                   {"bad-duration.yml:2:", "global.collection_interval", "not a duration"},
+		"short-host.yml":                     {"short-host.yml:3:", "sql_instances[0].host", "fully qualified"},
+		"bad-port.yml":                       {"bad-port.yml:4:", "sql_instances[0].port", "between 1 and 65535"},
+		"bad-auth-method.yml":                {"bad-auth-method.yml:5:", "sql_instances[0].auth.method", "kerbero"},
+		"duplicate-instance.yml":             {"duplicate-instance.yml:5:", "sql_instances[1].name", "listed twice"},
+		"missing-secret-env.yml":             {"missing-secret-env.yml:4:", "sql_instances[0].auth.password", "KERBEROS_EXPORTER_TEST_UNSET_VARIABLE is not set"},
+		"missing-secret-file.yml":            {"missing-secret-file.yml:4:", "sql_instances[0].auth.password", "cannot be read"},
+		"secret-both.yml":                    {"secret-both.yml:4:", "exactly one of file or env"},
+		"bad-ldap-url.yml":                   {"bad-ldap-url.yml:3:", "domains[0].domain_controllers[0]", "ldaps://"},
+		"skew-thresholds.yml":                {"skew-thresholds.yml:2:", "thresholds.clock_skew_warning", "below clock_skew_critical"},
+		"empty.yml":                          {"empty.yml", "empty"},
+		"nothing-to-watch.yml":               {"nothing-to-watch.yml", "nothing to watch"},
+		"ntlm-fallback-no-password.yml":      {"ntlm-fallback-no-password.yml:7:", "sql_instances[0].auth.ntlm_fallback", "needs auth.password"},
+		"not-yaml.yml":                       {"not-yaml.yml:1:", "invalid YAML"},
+		"bad-label.yml":                      {"bad-label.yml:2:", "sql_instances[0].name", "letters, digits"},
+		"interval-too-short.yml":             {"interval-too-short.yml:2:", "global.collection_interval", "at least 5s, got 1ms"},
+		"collector-timeout-too-short.yml":    {"collector-timeout-too-short.yml:2:", "global.collector_timeout", "at least 1s, got 10ms"},
+		"sql-timeout-too-short.yml":          {"sql-timeout-too-short.yml:4:", "sql_instances[0].timeout", "at least 100ms, got 1ms"},
+		"negative-ntlm-clients-top.yml":      {"negative-ntlm-clients-top.yml:4:", "sql_instances[0].ntlm_clients_top", "between 0 and 1000, got -5"},
+		"negative-max-duplicate-spns.yml":    {"negative-max-duplicate-spns.yml:4:", "domains[0].max_duplicate_spns", "not be negative, got -1"},
+		"two-documents.yml":                  {"two-documents.yml:5:", "second YAML document"},
+		"secret-extra-field.yml":             {`secret-extra-field.yml:7: sql_instances[0].auth.password: "value" is not a field of a secret`, "never the value inline"},
+		"list-element-not-mapping.yml":       {"list-element-not-mapping.yml:4: sql_instances[0]: cannot unmarshal", "list-element-not-mapping.yml:11: sql_instances[2].port: must be between 1 and 65535, got 80000"},
+		"discovery-template-not-mapping.yml": {"discovery-template-not-mapping.yml:3: discovery.template: cannot unmarshal", "discovery-template-not-mapping.yml:3: discovery: needs at least one configured domain"},
+		"insecure-simple-bind.yml":           {"insecure-simple-bind.yml:3:", "domains[0].domain_controllers[1]", "clear text", "allow_insecure_bind"},
+		"not-utf8.yml":                       {"not-utf8.yml:4:", "sql_instances[0].service_account", "column 30", "not UTF-8"},
+		"bad-etype.yml":                      {"bad-etype.yml:2:", "kerberos.offered_etypes[1]", "des-cbc-md5"},
+		"spn-scan-interval-too-short.yml":    {"spn-scan-interval-too-short.yml:2:", "global.spn_scan_interval", "at least 5s, got 1ms"},
+		"spn-scan-intervals.yml":             {"spn-scan-intervals.yml:3:", "global.spn_full_scan_interval", "not be below global.spn_scan_interval"},
+		"discovery-template-host.yml":        {"discovery-template-host.yml:6:", "discovery.template.host", "not a known field"},
+		"discovery-template-auth.yml":        {"discovery-template-auth.yml:6:", "discovery.template.auth.username", "required for sql logins"},
+		"discovery-base-dn.yml":              {"discovery-base-dn.yml:5:", "discovery.base_dns[0]", "under a configured domain"},
+		"discovery-template-bounds.yml":      {"discovery-template-bounds.yml:7: discovery.template.ntlm_clients_top: must be between 0 and 1000, got -5", "discovery-template-bounds.yml:8: discovery.template.timeout: must be at least 100ms, got 1ns"},
+		"discovery-pattern.yml":              {"discovery-pattern.yml:5:", "discovery.include[0]", "shell pattern"},
+		"bad-max-concurrent-instances.yml":   {"bad-max-concurrent-instances.yml:2:", "global.max_concurrent_instances", "between 1 and 1024"},
+		"several-defects.yml":                {"several-defects.yml:3:", "several-defects.yml:15:", "second YAML document"},
+		"bad-lookup-concurrency.yml":         {"bad-lookup-concurrency.yml:2: global.dns_concurrency: must be between 1 and 256, got -1", "bad-lookup-concurrency.yml:3: global.kdc_concurrency: must be between 1 and 256, got 1000"},
+		"bad-lookup-cache-ttl.yml":           {"bad-lookup-cache-ttl.yml:2: global.dns_cache_ttl: must be between 0s (off) and 24h0m0s, got 25h0m0s", "bad-lookup-cache-ttl.yml:3: global.kdc_ticket_cache_ttl: must be between 0s (off) and 24h0m0s, got 48h0m0s"},
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(cases) {
@@ -280,6 +282,58 @@ func TestDecodeErrorsAreNotRepeatedAsMissing(t *testing.T) {
 	_, err = Parse("y.yml", []byte("global:\n  collection_interval: 30s\n---\nsql_instances: [\n"))
 	if err == nil || !strings.Contains(err.Error(), "y.yml:4: invalid YAML") || !strings.Contains(err.Error(), "the rest of the file was not checked") {
 		t.Errorf("err = %v, want the syntax error in the second document, and that checking stopped", err)
+	}
+}
+
+// A list element that cannot be decoded (yaml.v3 leaves it out and moves
+// the rest up) does not shift the others: each defect after it is reported
+// under its own index and line, none hidden as related to the bad element.
+func TestUndecodableListElementKeepsTheOthersInPlace(t *testing.T) {
+	f := "testdata/bad/list-element-not-mapping.yml"
+	_, err := Load(f)
+	want := []string{
+		f + ":4: sql_instances[0]: cannot unmarshal !!int `5` into config.SQLInstance",
+		f + ":7: sql_instances[1].port: must be between 1 and 65535, got 70000",
+		f + ":11: sql_instances[2].port: must be between 1 and 65535, got 80000",
+		f + ":13: sql_instances[3]: cannot unmarshal !!seq into config.SQLInstance",
+		f + `:14: sql_instances[4].encrypt: must be disable, false, true or strict, got "maybe"`,
+		f + ":18: services[0].spns[1]: cannot unmarshal !!map into string",
+		f + `:18: services[0].spns[2]: must look like class/host[:port], got "HTTP app"`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+	// In flow style the bad elements share their line with the others (on
+	// one line, what cannot be decoded comes first).
+	_, err = ParseStatic("flow.yml", []byte("sql_instances: [5, {name: a, host: a.corp.example.com, port: 70000, auth: {method: windows}}, 6]\n"))
+	want = []string{
+		"flow.yml:1: sql_instances[0]: cannot unmarshal !!int `5` into config.SQLInstance",
+		"flow.yml:1: sql_instances[2]: cannot unmarshal !!int `6` into config.SQLInstance",
+		"flow.yml:1: sql_instances[1].port: must be between 1 and 65535, got 70000",
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+// A field that cannot be decoded hides only what lies inside it: the
+// defects of the section around it are still reported.
+func TestUndecodableFieldDoesNotHideItsSection(t *testing.T) {
+	for _, discovery := range []string{"{template: 3}", "{pattern: 3}", "\n  template: 3", "\n  pattern: 3", "{template: {timeout: soon}}"} {
+		data := "sql_instances: [{name: a, host: a.corp.example.com, auth: {method: windows}}]\ndiscovery: " + discovery + "\n"
+		_, err := ParseStatic("d.yml", []byte(data))
+		if err == nil || !strings.Contains(err.Error(), "discovery: needs at least one configured domain") {
+			t.Errorf("discovery: %s: err = %v, want the missing domain reported", discovery, err)
+		}
+	}
+	// The secret itself is what failed: not also reported as empty.
+	_, err := Parse("s.yml", []byte("sql_instances: [{name: a, host: a.corp.example.com, auth: {method: sql, username: u, password: {env: X, value: y}}}]\n"))
+	if err == nil || strings.Count(err.Error(), "\n") != 0 || !strings.Contains(err.Error(), `s.yml:1: sql_instances[0].auth.password: "value" is not a field of a secret`) {
+		t.Errorf("err = %v, want only the refused secret field", err)
+	}
+	_, err = Parse("s.yml", []byte("sql_instances:\n  - name: a\n    host: a.corp.example.com\n    auth:\n      method: sql\n      username: u\n      password:\n        file: [x]\n"))
+	if err == nil || strings.Count(err.Error(), "\n") != 0 || !strings.Contains(err.Error(), "s.yml:8: sql_instances[0].auth.password: file must be a path") {
+		t.Errorf("err = %v, want only the secret's bad file", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"reflect"
 	"regexp"
 	"runtime"
 	"sort"
@@ -124,6 +125,10 @@ func parse(name string, data []byte, onThisMachine bool) (*Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil {
 		errs = append(errs, yamlError(name, &root, err)...)
+		// yaml.v3 leaves out a list element it cannot decode and moves
+		// the rest up: put each element back at its index in the file, so
+		// that what validation says about the others names the right one.
+		realign(&root, reflect.ValueOf(cfg).Elem())
 	}
 	// What failed to decode was left at its zero value: validation goes
 	// on with the rest, but says nothing more about those fields (a
@@ -168,34 +173,95 @@ func fieldsOf(errs Errors) map[string]bool {
 	return fields
 }
 
-// related says whether field is one of fields, lies inside one of them
-// (sql_instances[0].auth when auth was not a mapping), or is the field
-// right around one of them (sql_instances[0].auth.password around its
-// refused .value). Further up, a defect is unrelated: "discovery needs a
-// domain" still stands beside a bad discovery.template field.
+// related says whether field is one of fields (a refused secret is not
+// also a missing or empty one) or lies inside one of them
+// (sql_instances[0].auth when auth was not a mapping). Further up, a defect
+// is unrelated: "discovery needs a domain" still stands beside a bad
+// discovery.template.
 func related(fields map[string]bool, field string) bool {
 	if field == "" {
 		return false
 	}
 	for f := range fields {
-		if f == field || within(field, f) || parent(f) == field {
+		if f == field || within(field, f) {
 			return true
 		}
 	}
 	return false
 }
 
+// realign rebuilds every list under n (the file's tree) and v (what
+// yaml.v3 decoded from it) that came out shorter than the file's: one
+// element at a time, an element that cannot be decoded left at its zero
+// value, so that the list has the file's length and indices. Its own
+// errors were reported by the decoder; validation is told to skip it.
+func realign(n *yaml.Node, v reflect.Value) {
+	for n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return
+		}
+		v = v.Elem()
+	}
+	if v.CanAddr() {
+		if _, custom := v.Addr().Interface().(yaml.Unmarshaler); custom {
+			return // decoded as a whole by its own method
+		}
+	}
+	switch {
+	case v.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if f, ok := fieldByYAMLName(v, n.Content[i].Value); ok {
+				realign(n.Content[i+1], f)
+			}
+		}
+	case v.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		if v.Len() < len(n.Content) && v.CanSet() {
+			out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+			for i, elem := range n.Content {
+				// Decoded as a one-element list, the element is left out
+				// exactly when the decoder left it out of the whole list.
+				one := reflect.New(v.Type())
+				_ = (&yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{elem}}).Decode(one.Interface())
+				if one.Elem().Len() == 1 {
+					out.Index(i).Set(one.Elem().Index(0))
+				}
+			}
+			v.Set(out)
+		}
+		for i := 0; i < v.Len() && i < len(n.Content); i++ {
+			realign(n.Content[i], v.Index(i))
+		}
+	}
+}
+
+// fieldByYAMLName is the field of struct v that the key name decodes into.
+func fieldByYAMLName(v reflect.Value, name string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == "" {
+			tag = strings.ToLower(f.Name)
+		}
+		if tag == name {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
 // within says whether path lies inside parent: parent.x or parent[i].
 func within(path, parent string) bool {
 	return strings.HasPrefix(path, parent) && len(path) > len(parent) && (path[len(parent)] == '.' || path[len(parent)] == '[')
-}
-
-// parent is the path one step up: a.b[2] for a.b[2].c, a.b for a.b[2].
-func parent(path string) string {
-	if i := strings.LastIndexAny(path, ".["); i > 0 {
-		return path[:i]
-	}
-	return ""
 }
 
 // sortErrors puts errors in line order (file-wide ones first) and drops
@@ -288,6 +354,7 @@ func yamlError(file string, root *yaml.Node, err error) Errors {
 		lines = []string{err.Error()}
 	}
 	var out Errors
+	claimed := map[*yaml.Node]bool{}
 	for _, l := range lines {
 		l = strings.TrimSpace(l)
 		e := &Error{File: file, Msg: l}
@@ -296,7 +363,10 @@ func yamlError(file string, root *yaml.Node, err error) Errors {
 			col, _ := strconv.Atoi(m[2])
 			e.Msg = m[3]
 			if root != nil {
-				e.Field = pathAt(root, e.Line, col)
+				e.Field = undecodablePath(root, e.Line, col, e.Msg, claimed)
+				if e.Field == "" {
+					e.Field = pathAt(root, e.Line, col)
+				}
 			} else {
 				e.Msg = "invalid YAML: " + e.Msg
 			}
@@ -535,6 +605,86 @@ func pathAt(root *yaml.Node, line, col int) string {
 		return ""
 	}
 	return walk(root, "")
+}
+
+var (
+	cannotUnmarshal = regexp.MustCompile("^cannot unmarshal (!!\\w+)(?: `(.*)`)? into ")
+	unknownField    = regexp.MustCompile(`^field (\S+) not found in type `)
+)
+
+// undecodablePath names the value a "cannot unmarshal !!int `5` into ..."
+// or the key a "field foo not found in type ..." message is about (yaml.v3
+// gives them a line but no column), when the line holds several, as a
+// flow list or mapping does: the first value on the line with that tag and
+// text (or key with that name) not named by an earlier message (claimed),
+// preferring the innermost. "" when msg is another message or col is
+// known.
+func undecodablePath(root *yaml.Node, line, col int, msg string, claimed map[*yaml.Node]bool) string {
+	if col > 0 {
+		return ""
+	}
+	m := cannotUnmarshal.FindStringSubmatch(msg)
+	key := unknownField.FindStringSubmatch(msg)
+	if m == nil && key == nil {
+		return ""
+	}
+	matches := func(n *yaml.Node, k *yaml.Node) bool {
+		if key != nil {
+			return k != nil && k.Line == line && k.Value == key[1] && !claimed[k]
+		}
+		tag, text := m[1], m[2]
+		if n.Line != line || n.ShortTag() != tag || claimed[n] {
+			return false
+		}
+		if n.Kind != yaml.ScalarNode {
+			return true
+		}
+		// yaml.v3 cuts values longer than 10 characters to 7 and "...".
+		if short, cut := strings.CutSuffix(text, "..."); cut && len(n.Value) > 10 {
+			return strings.HasPrefix(n.Value, short)
+		}
+		return n.Value == text
+	}
+	var found *yaml.Node
+	var foundPath string
+	// k is n's key when n is a mapping's value.
+	var walk func(n, k *yaml.Node, path string)
+	walk = func(n, k *yaml.Node, path string) {
+		if found != nil && !within(path, foundPath) {
+			return // a match already, and this is not inside it
+		}
+		if path != "" && matches(n, k) {
+			// Inside an earlier match: the innermost wins.
+			found, foundPath = n, path
+			if key != nil {
+				found = k
+			}
+		}
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, nil, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := n.Content[i].Value
+				if path != "" {
+					p = path + "." + p
+				}
+				walk(n.Content[i+1], n.Content[i], p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, nil, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(root, nil, "")
+	if found == nil {
+		return ""
+	}
+	claimed[found] = true
+	return foundPath
 }
 
 type pathStep struct {

@@ -58,18 +58,28 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 		return typeError(n, "secrets are not written inline: give {file: PATH} or {env: NAME}")
 	}
 	// Only file and env: {file: F, value: V} would smuggle an inline
-	// password past the rule above.
+	// password past the rule above. Every error names the secret itself
+	// (n), not the key inside it, so that the secret counts as undecoded
+	// and is not also reported as missing or empty.
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i]; k.Value != "file" && k.Value != "env" {
-				return typeError(n.Content[i+1], "%q is not a field of a secret: give only {file: PATH} or {env: NAME}, never the value inline", k.Value)
+			k, val := n.Content[i], n.Content[i+1]
+			at := ""
+			if k.Line != n.Line {
+				at = fmt.Sprintf(" (line %d)", k.Line)
+			}
+			if k.Value != "file" && k.Value != "env" {
+				return typeError(n, "%q%s is not a field of a secret: give only {file: PATH} or {env: NAME}, never the value inline", k.Value, at)
+			}
+			if val.Kind != yaml.ScalarNode {
+				return typeError(n, "%s%s must be a path or a variable name, not a list or mapping", k.Value, at)
 			}
 		}
 	}
 	type plain Secret
 	var p plain
 	if err := n.Decode(&p); err != nil {
-		return err
+		return typeError(n, "expected {file: PATH} or {env: NAME}")
 	}
 	if (p.File == "") == (p.Env == "") {
 		return typeError(n, "a secret needs exactly one of file or env")

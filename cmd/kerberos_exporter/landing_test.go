@@ -275,3 +275,23 @@ func TestLandingPageHostileNamesInChromium(t *testing.T) {
 		t.Errorf("the filter did not find the odd instance, or its probe link is wrong: %+v", got)
 	}
 }
+
+// A link with a malformed escape in its fragment (#%E0) does not stop the
+// page's script: the table's controls still work.
+func TestLandingPageMalformedFragmentInChromium(t *testing.T) {
+	bin := chromiumBinary(t)
+	res := sampleResult()
+	b := startBrowser(t, bin, 1280, 900)
+	b.navigate(landingServer(t, res, res.Config) + "/#%E0")
+	var shown struct{ Before, After string }
+	b.eval(`(() => {
+		const before = document.getElementById("shown").textContent;
+		const f = document.getElementById("filter");
+		f.value = "sqla";
+		f.dispatchEvent(new Event("input"));
+		return {Before: before, After: document.getElementById("shown").textContent};
+	})()`, &shown)
+	if shown.Before != "2 of 2 shown" || shown.After != "1 of 2 shown" {
+		t.Errorf("after loading with #%%E0 the table shows %q, then %q after filtering: want 2 of 2, then 1 of 2", shown.Before, shown.After)
+	}
+}

@@ -31,7 +31,8 @@ const (
 
 // TTL is how long answers are kept: Success for OK, Failure for Failed.
 // Zero keeps nothing across cycles (each cycle still looks each key up
-// once).
+// once) and ignores what earlier cycles kept. A scope honours its own TTL
+// also for answers stored under a longer one.
 type TTL struct{ OK, Failed time.Duration }
 
 // Cache holds answers across cycles. The zero value is not usable: call New.
@@ -44,7 +45,8 @@ type Cache[V any] struct {
 type stored[V any] struct {
 	value   V
 	outcome Outcome
-	expires time.Time
+	at      time.Time // when it was looked up
+	expires time.Time // at plus the time to live it was stored with
 }
 
 // New makes an empty cache.
@@ -77,14 +79,36 @@ func (c *Cache[V]) Len() int {
 	return len(c.entries)
 }
 
-func (c *Cache[V]) get(key string) (stored[V], bool) {
+// get is key's answer while it is fresh under both the time to live it
+// was stored with and the one the asking scope has now: a time to live
+// shortened or turned off (0) by a reload takes effect at once, not when
+// the answers kept under the old one expire. An answer too old for ttl is
+// dropped.
+func (c *Cache[V]) get(key string, ttl TTL) (stored[V], bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
-	if !ok || !c.now().Before(e.expires) {
+	if !ok {
+		return stored[V]{}, false
+	}
+	now := c.now()
+	if !now.Before(e.expires) || !now.Before(e.at.Add(ttl.of(e.outcome))) {
+		delete(c.entries, key)
 		return stored[V]{}, false
 	}
 	return e, true
+}
+
+// of is the time to live of an answer with outcome; 0 (not kept) for
+// Skipped.
+func (t TTL) of(outcome Outcome) time.Duration {
+	switch outcome {
+	case Success:
+		return t.OK
+	case Failure:
+		return t.Failed
+	}
+	return 0
 }
 
 func (c *Cache[V]) put(key string, v V, outcome Outcome, ttl time.Duration) {
@@ -93,7 +117,8 @@ func (c *Cache[V]) put(key string, v V, outcome Outcome, ttl time.Duration) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.entries[key] = stored[V]{value: v, outcome: outcome, expires: c.now().Add(ttl)}
+	now := c.now()
+	c.entries[key] = stored[V]{value: v, outcome: outcome, at: now, expires: now.Add(ttl)}
 }
 
 // Scope is one cycle's view of a cache: every key is looked up at most
@@ -153,7 +178,7 @@ func (s *Scope[V]) Get(ctx context.Context, key string, lookup func(context.Cont
 	s.pending[key] = c
 	s.mu.Unlock()
 
-	if e, ok := s.cache.get(key); ok {
+	if e, ok := s.cache.get(key, s.ttl); ok {
 		c.value, c.outcome = e.value, e.outcome
 		s.count(func(st *Stats) { st.Cached++ })
 	} else if ctx.Err() != nil {
@@ -161,11 +186,8 @@ func (s *Scope[V]) Get(ctx context.Context, key string, lookup func(context.Cont
 	} else {
 		c.value, c.outcome = lookup(ctx)
 		s.count(func(st *Stats) { st.Lookups++ })
-		switch c.outcome {
-		case Success:
-			s.cache.put(key, c.value, Success, s.ttl.OK)
-		case Failure:
-			s.cache.put(key, c.value, Failure, s.ttl.Failed)
+		if c.outcome != Skipped {
+			s.cache.put(key, c.value, c.outcome, s.ttl.of(c.outcome))
 		}
 	}
 	if c.outcome == Skipped {

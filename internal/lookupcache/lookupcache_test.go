@@ -106,3 +106,61 @@ func TestWaiterWhoseDeadlinePassesIsSkipped(t *testing.T) {
 	}
 	close(release)
 }
+
+// A reload that shortens the time to live, or turns the cache off with 0,
+// takes effect at the next cycle: answers stored under the longer one are
+// not served past the new one.
+func TestShortenedOrDisabledTTLAppliesToStoredAnswers(t *testing.T) {
+	clk := &clock{t: time.Unix(1000, 0)}
+	c := NewWithClock[string](clk.now)
+	var lookups int
+	answer := map[string]Outcome{"ok": Success, "bad": Failure}
+	lookup := func(key string) func(context.Context) (string, Outcome) {
+		return func(context.Context) (string, Outcome) { lookups++; return key, answer[key] }
+	}
+	long := TTL{OK: 24 * time.Hour, Failed: 5 * time.Minute}
+	get := func(ttl TTL, key string) {
+		t.Helper()
+		if v, o := c.Scope(ttl).Get(context.Background(), key, lookup(key)); v != key || o != answer[key] {
+			t.Errorf("%s: %q %v", key, v, o)
+		}
+	}
+	get(long, "ok")
+	get(long, "bad")
+
+	// Turned off: the next cycle looks up again, and nothing is kept.
+	clk.t = clk.t.Add(time.Second)
+	get(TTL{}, "ok")
+	get(TTL{}, "bad")
+	if lookups != 4 {
+		t.Errorf("%d lookups, want 4: a time to live of 0 must not serve answers kept under 24h", lookups)
+	}
+	if c.Len() != 0 {
+		t.Errorf("%d answers kept with the cache off, want 0", c.Len())
+	}
+
+	// Shortened: an answer older than the new time to live is looked up
+	// again, a younger one still comes from the cache.
+	get(long, "ok")
+	get(long, "bad")
+	clk.t = clk.t.Add(2 * time.Minute)
+	short := TTL{OK: time.Minute, Failed: time.Minute}
+	get(short, "ok")
+	get(short, "bad")
+	if lookups != 8 {
+		t.Errorf("%d lookups, want 8: answers 2m old served under a 1m time to live", lookups)
+	}
+	clk.t = clk.t.Add(30 * time.Second)
+	get(short, "ok")
+	get(short, "bad")
+	if lookups != 8 {
+		t.Errorf("%d lookups, want 8: answers 30s old are fresh under 1m", lookups)
+	}
+
+	// Lengthened: never past the time to live an answer was stored with.
+	clk.t = clk.t.Add(45 * time.Second) // 75s after the last lookups
+	get(long, "ok")
+	if lookups != 9 {
+		t.Errorf("%d lookups, want 9: an answer stored for 1m was served after 75s", lookups)
+	}
+}

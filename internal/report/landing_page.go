@@ -166,7 +166,11 @@ const landingJS = `
   "use strict";
   // A link to an element inside a collapsed list opens the list.
   function openTarget() {
-    var el = location.hash.length > 1 ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
+    var id = "";
+    // A malformed escape (#%E0) names no element; uncaught, it would stop
+    // the whole script.
+    try { id = decodeURIComponent(location.hash.slice(1)); } catch (e) { return; }
+    var el = id ? document.getElementById(id) : null;
     for (; el; el = el.parentElement) {
       if (el.tagName === "DETAILS") { el.open = true; }
     }
