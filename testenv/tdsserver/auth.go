@@ -3,6 +3,7 @@ package tdsserver
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,9 +12,11 @@ import (
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/gssapi"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/keytab"
-	"github.com/jcmturner/gokrb5/v8/service"
+	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/spnego"
+	"github.com/jcmturner/gokrb5/v8/types"
 )
 
 // Authentication schemes as sys.dm_exec_connections.auth_scheme shows them.
@@ -49,6 +52,43 @@ func (c *keytabCache) get(path string) (*keytab.Keytab, error) {
 	return kt, nil
 }
 
+// maxClockSkew is how far a client's clock may be from ours, as on Windows.
+const maxClockSkew = 5 * time.Minute
+
+// replayCache remembers the authenticators a server has accepted, so that an
+// AP-REQ sent twice is refused with KRB_AP_ERR_REPEAT as a real service
+// refuses it. It keys on a hash of the encrypted authenticator, as MIT
+// Kerberos does since 1.18, not on (client, time to the microsecond) as
+// gokrb5's own cache does: gokrb5 clients do not make their timestamps
+// unique, so two logins one process makes in the same microsecond (two
+// collectors reaching one server at once) would look like a replay there.
+type replayCache struct {
+	mu   sync.Mutex
+	seen map[[sha256.Size]byte]time.Time // hash -> when it was accepted
+}
+
+// isReplay records cipher and says whether it had been seen within the
+// clock-skew window; older entries are forgotten, since the skew check
+// already refuses their authenticators.
+func (c *replayCache) isReplay(cipher []byte, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = make(map[[sha256.Size]byte]time.Time)
+	}
+	for h, at := range c.seen {
+		if now.Sub(at) > 2*maxClockSkew {
+			delete(c.seen, h)
+		}
+	}
+	h := sha256.Sum256(cipher)
+	if _, ok := c.seen[h]; ok {
+		return true
+	}
+	c.seen[h] = now
+	return false
+}
+
 // spnegoAccepted is the final SPNEGO leg: NegTokenResp accept-completed for
 // the Kerberos mechanism, without a response token (the driver does not ask
 // for mutual authentication, and gokrb5 cannot verify an AP-REP anyway).
@@ -68,7 +108,7 @@ var spnegoAccepted = func() []byte {
 // with the service keytab and returns the client principal as DOMAIN\user.
 // Keys are looked up under the ticket's service name first, then under the
 // service account, so keytabs exported either by SPN or by account work.
-func acceptKerberos(token []byte, k *Kerberos, kts *keytabCache, domain string) (login string, err error) {
+func acceptKerberos(token []byte, k *Kerberos, kts *keytabCache, replays *replayCache, domain string) (login string, err error) {
 	defer func() {
 		// gokrb5's ASN.1 decoding of hostile input must not take the server down.
 		if r := recover(); r != nil {
@@ -99,15 +139,16 @@ func acceptKerberos(token []byte, k *Kerberos, kts *keytabCache, domain string) 
 	if !mt.IsAPReq() {
 		return "", errors.New("Kerberos token is not an AP-REQ")
 	}
+	apreq := &mt.APReq
+	account, _ := types.ParseSPNString(k.Principal)
 	var lastErr error
-	for _, principal := range []string{"", k.Principal} {
-		opts := []func(*service.Settings){service.DecodePAC(false), service.MaxClockSkew(5 * time.Minute)}
-		if principal != "" {
-			opts = append(opts, service.KeytabPrincipal(principal))
-		}
-		ok, creds, err := service.VerifyAPREQ(&mt.APReq, service.NewSettings(kt, opts...))
+	for _, principal := range []*types.PrincipalName{nil, &account} {
+		ok, err := apreq.Verify(kt, maxClockSkew, types.HostAddress{}, principal)
 		if err == nil && ok {
-			return domain + `\` + creds.CName().PrincipalNameString(), nil
+			if replays.isReplay(apreq.EncryptedAuthenticator.Cipher, time.Now()) {
+				return "", messages.NewKRBError(apreq.Ticket.SName, apreq.Ticket.Realm, errorcode.KRB_AP_ERR_REPEAT, "replay detected")
+			}
+			return domain + `\` + apreq.Authenticator.CName.PrincipalNameString(), nil
 		}
 		if err == nil {
 			err = errors.New("AP-REQ not valid")

@@ -97,7 +97,7 @@ func FuzzKerberosToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// An empty keytab: decoding is what is exercised.
 		kts := &keytabCache{kt: keytab.New()}
-		acceptKerberos(b, &Kerberos{Principal: "sqlsvc_a"}, kts, "CORP")
+		acceptKerberos(b, &Kerberos{Principal: "sqlsvc_a"}, kts, &replayCache{}, "CORP")
 	})
 }
 

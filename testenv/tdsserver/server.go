@@ -34,10 +34,11 @@ type Options struct {
 
 // Server plays one scenario on one TCP listener.
 type Server struct {
-	sc   *Scenario
-	opts Options
-	ln   net.Listener
-	kts  keytabCache
+	sc      *Scenario
+	opts    Options
+	ln      net.Listener
+	kts     keytabCache
+	replays replayCache
 
 	ctx    context.Context // cancelled by Close; parent of every request
 	cancel context.CancelFunc

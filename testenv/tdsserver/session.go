@@ -147,7 +147,7 @@ func (ss *session) authenticate(l *login7) error {
 		return ss.authenticateNTLM(l)
 	case len(l.SSPI) > 0:
 		k := ss.srv.sc.Kerberos
-		login, err := acceptKerberos(l.SSPI, k, &ss.srv.kts, ss.srv.sc.Domain)
+		login, err := acceptKerberos(l.SSPI, k, &ss.srv.kts, &ss.srv.replays, ss.srv.sc.Domain)
 		if err != nil {
 			return loginFailed("", "Kerberos: "+err.Error())
 		}
