@@ -13,7 +13,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/krberror"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	mssql "github.com/microsoft/go-mssqldb"
-	"github.com/microsoft/go-mssqldb/integratedauth/krb5"
+
+	"github.com/kerberos-exporter/kerberos_exporter/internal/krb5auth"
 )
 
 // Causes of a failed login (facts.SQLInstance.Cause, metric label).
@@ -115,21 +116,10 @@ func IsTicketError(err error) bool {
 	return errors.As(err, &ke) || errors.As(err, &kp) || errors.As(err, &kdc)
 }
 
-// isKerberosSetupError: the krb5 authenticator could not start (no keytab,
+// isKerberosSetupError: the Kerberos login could not start (no keytab,
 // no krb5.conf, missing realm).
 func isKerberosSetupError(err error) bool {
-	for _, e := range []error{
-		krb5.ErrRequiredParametersMissing, krb5.ErrRealmRequiredWithUsernameAndPassword,
-		krb5.ErrKrb5ConfigFileRequiredWithUsernameAndPassword, krb5.ErrUsernameRequiredWithKeytab,
-		krb5.ErrRealmRequiredWithKeytab, krb5.ErrKrb5ConfigFileRequiredWithKeytab,
-		krb5.ErrKrb5ConfigFileDoesNotExist, krb5.ErrKeytabFileDoesNotExist,
-		krb5.ErrKrb5ConfigFileRequiredWithCredCache, krb5.ErrCredCacheFileDoesNotExist,
-	} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return strings.Contains(err.Error(), "Unable to load krb5 config")
+	return errors.Is(err, krb5auth.ErrSetup)
 }
 
 func isTLSError(err error) bool {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -15,10 +17,12 @@ import (
 	"github.com/jcmturner/gokrb5/v8/krberror"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	mssql "github.com/microsoft/go-mssqldb"
-	"github.com/microsoft/go-mssqldb/integratedauth/krb5"
+	"github.com/microsoft/go-mssqldb/integratedauth"
+	"github.com/microsoft/go-mssqldb/msdsn"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/krb5auth"
 )
 
 func TestParseSPNRegistration(t *testing.T) {
@@ -107,6 +111,22 @@ func (timeoutErr) Temporary() bool { return true }
 
 func TestClassify(t *testing.T) {
 	kdc7 := krberror.Errorf(messages.KRBError{ErrorCode: 7}, krberror.KDCError, "TGS Exchange Error: kerberos error response from KDC when requesting for %s", "MSSQLSvc/sqlc.corp.test:1433")
+	// What the Kerberos authenticator says when its keytab is missing.
+	krb5conf := filepath.Join(t.TempDir(), "krb5.conf")
+	if err := os.WriteFile(krb5conf, []byte("[libdefaults]\n default_realm = CORP.TEST\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, noKeytab := integratedauth.GetIntegratedAuthenticator(msdsn.Config{
+		User: "krbmon", ServerSPN: "MSSQLSvc/sqla.corp.test:1433",
+		Parameters: map[string]string{
+			"authenticator": krb5auth.Name, krb5auth.ParamRealm: "CORP.TEST",
+			krb5auth.ParamConfigFile: krb5conf,
+			krb5auth.ParamKeytabFile: filepath.Join(t.TempDir(), "missing.keytab"),
+		},
+	})
+	if noKeytab == nil {
+		t.Fatal("a missing keytab is not an error")
+	}
 	tests := []struct {
 		name   string
 		err    error
@@ -123,7 +143,7 @@ func TestClassify(t *testing.T) {
 		{"read timeout", &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}}, CauseTimeout, 0},
 		{"kdc error 7", kdc7, CauseKerberos, 0},
 		{"kdc unreachable", krberror.NewErrorf(krberror.NetworkingError, "communication error with KDC via TCP"), CauseKerberos, 0},
-		{"no keytab", krb5.ErrKeytabFileDoesNotExist, CauseKerberos, 0},
+		{"no keytab", noKeytab, CauseKerberos, 0},
 		{"tls", errors.New("TLS Handshake failed: x509: certificate signed by unknown authority"), CauseTLS, 0},
 		{"something else", errors.New("ntlm : invalid username"), CauseOther, 0},
 	}
@@ -334,7 +354,7 @@ func TestConfigTargetsTheRegisteredSPNAndHoldsNoSecret(t *testing.T) {
 	if cfg.TLSConfig == nil || cfg.TLSConfig.ServerName != "SQLA.corp.test" {
 		t.Errorf("TLS must verify the host name, not the address: %+v", cfg.TLSConfig)
 	}
-	if cfg.User != "krbmon" || cfg.Parameters["krb5-realm"] != "CORP.TEST" || cfg.Parameters["authenticator"] != "krb5" {
+	if cfg.User != "krbmon" || cfg.Parameters["krb5-realm"] != "CORP.TEST" || cfg.Parameters["authenticator"] != krb5auth.Name {
 		t.Errorf("kerberos settings: user %q, params %v", cfg.User, cfg.Parameters)
 	}
 	if strings.Contains(fmt.Sprint(cfg.Parameters), "s3cret") {

@@ -11,13 +11,11 @@ import (
 	"strings"
 
 	mssql "github.com/microsoft/go-mssqldb"
-	// Without this import go-mssqldb has no "krb5" authenticator, and on
-	// Linux every integrated login silently becomes NTLM.
-	_ "github.com/microsoft/go-mssqldb/integratedauth/krb5"
 	"github.com/microsoft/go-mssqldb/msdsn"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/facts"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/krb5auth"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/krberr"
 )
 
@@ -244,32 +242,33 @@ func ntlmUser(user, defaultDomain string) string {
 	return defaultDomain + `\` + user
 }
 
-// setKerberos configures go-mssqldb's krb5 authenticator from the auth
-// section, falling back to the exporter's own Kerberos identity.
+// setKerberos configures the Kerberos login (krb5auth: a ticket for exactly
+// t.spn, no DNS rewrite of it) from the auth section, falling back to the
+// exporter's own Kerberos identity.
 func setKerberos(cfg *msdsn.Config, a *config.SQLAuth, krb *config.Kerberos) error {
 	user, realm := splitPrincipal(kerberosUser(a, krb))
 	if user == "" {
 		return errors.New("kerberos login needs auth.username or kerberos.principal")
 	}
-	cfg.Parameters["authenticator"] = "krb5"
+	cfg.Parameters["authenticator"] = krb5auth.Name
 	cfg.User = user
 	if r := firstNonEmpty(a.Realm, realm, krb.Realm); r != "" {
-		cfg.Parameters["krb5-realm"] = r
+		cfg.Parameters[krb5auth.ParamRealm] = r
 	}
 	if c := firstNonEmpty(a.Krb5Config, krb.Krb5Config); c != "" {
-		cfg.Parameters["krb5-configfile"] = c
+		cfg.Parameters[krb5auth.ParamConfigFile] = c
 	}
 	switch {
 	case a.KeytabFile != "":
-		cfg.Parameters["krb5-keytabfile"] = a.KeytabFile
+		cfg.Parameters[krb5auth.ParamKeytabFile] = a.KeytabFile
 	case a.CCacheFile != "":
-		cfg.Parameters["krb5-credcachefile"] = a.CCacheFile
+		cfg.Parameters[krb5auth.ParamCCacheFile] = a.CCacheFile
 	case a.Password != nil:
 		cfg.Password = a.Password.Value()
 	case krb.KeytabFile != "":
-		cfg.Parameters["krb5-keytabfile"] = krb.KeytabFile
+		cfg.Parameters[krb5auth.ParamKeytabFile] = krb.KeytabFile
 	case krb.CCacheFile != "":
-		cfg.Parameters["krb5-credcachefile"] = krb.CCacheFile
+		cfg.Parameters[krb5auth.ParamCCacheFile] = krb.CCacheFile
 	case krb.Password != nil:
 		cfg.Password = krb.Password.Value()
 	default:

@@ -11,8 +11,11 @@ import (
 	"time"
 
 	mssql "github.com/microsoft/go-mssqldb"
-	// Registers the "krb5" authenticator used for delegated hops.
-	_ "github.com/microsoft/go-mssqldb/integratedauth/krb5"
+
+	// The Kerberos authenticator for delegated hops: like SQL Server, it asks
+	// for a ticket to the linked server's SPN as configured, with no DNS
+	// lookup on the way.
+	"github.com/kerberos-exporter/kerberos_exporter/internal/krb5auth"
 )
 
 // hop runs query on the linked server ls as the caller's login mapping
@@ -49,11 +52,11 @@ func (ss *session) hop(ctx context.Context, ls *LinkedServer, query string) outc
 		k := ss.srv.sc.Kerberos
 		kerberos = true
 		how, dsn = "Kerberos as "+k.Principal, ss.hopDSN(ls, url.User(k.Principal), map[string]string{
-			"authenticator":   "krb5",
-			"krb5-configfile": k.Krb5Conf,
-			"krb5-keytabfile": k.Keytab,
-			"krb5-realm":      k.Realm,
-			"ServerSPN":       ls.SPN,
+			"authenticator":          krb5auth.Name,
+			krb5auth.ParamConfigFile: k.Krb5Conf,
+			krb5auth.ParamKeytabFile: k.Keytab,
+			krb5auth.ParamRealm:      k.Realm,
+			"ServerSPN":              ls.SPN,
 		})
 	default:
 		how, dsn = "anonymous", ss.anonymousDSN(ls)
