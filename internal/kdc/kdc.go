@@ -15,24 +15,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 
 	"github.com/jcmturner/gokrb5/v8/client"
-	krb5config "github.com/jcmturner/gokrb5/v8/config"
-	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/kerberos-exporter/kerberos_exporter/config"
+	"github.com/kerberos-exporter/kerberos_exporter/internal/krb5auth"
 	"github.com/kerberos-exporter/kerberos_exporter/internal/krberr"
 )
-
-// DefaultKrb5Config is read when the configuration names no krb5.conf and
-// KRB5_CONFIG is not set, as MIT Kerberos does.
-const DefaultKrb5Config = "/etc/krb5.conf"
 
 // Result is the outcome of one service-ticket request.
 type Result struct {
@@ -72,12 +66,9 @@ func NewClient(k *config.Kerberos) (*client.Client, error) {
 	if realm == "" {
 		return nil, fmt.Errorf("kerberos: principal %q has no realm and kerberos.realm is empty", k.Principal)
 	}
-	krb5Path := krb5ConfigPath(k.Krb5Config)
-	conf, err := krb5config.Load(krb5Path)
-	// gokrb5 returns a usable configuration with UnsupportedDirective for
-	// settings it ignores.
-	if unsupported := (krb5config.UnsupportedDirective{}); err != nil && !errors.As(err, &unsupported) {
-		return nil, fmt.Errorf("kerberos: loading krb5 configuration %s: %w", krb5Path, err)
+	conf, err := krb5auth.LoadConfig(k.Krb5Config)
+	if err != nil {
+		return nil, fmt.Errorf("kerberos: %w", err)
 	}
 	// Tickets are asked for in a realm the client does not name, so it must
 	// know the client realm even if krb5.conf has no default_realm.
@@ -102,11 +93,10 @@ func NewClient(k *config.Kerberos) (*client.Client, error) {
 		}
 		return client.NewWithKeytab(user, realm, kt, conf, disableFAST), nil
 	case k.CCacheFile != "":
-		cc, err := credentials.LoadCCache(k.CCacheFile)
+		cc, err := krb5auth.LoadCCache(k.CCacheFile)
 		if err != nil {
-			return nil, fmt.Errorf("kerberos: loading credential cache %s: %w", k.CCacheFile, err)
+			return nil, fmt.Errorf("kerberos: %w", err)
 		}
-		cc.Credentials = onlyTGTs(cc.Credentials)
 		cl, err := client.NewFromCCache(cc, conf, disableFAST)
 		if err != nil {
 			return nil, fmt.Errorf("kerberos: credential cache %s: %w", k.CCacheFile, err)
@@ -124,27 +114,6 @@ func splitPrincipal(principal, defaultRealm string) (user, realm string) {
 		return principal[:i], principal[i+1:]
 	}
 	return principal, defaultRealm
-}
-
-func krb5ConfigPath(configured string) string {
-	if configured != "" {
-		return configured
-	}
-	if env := os.Getenv("KRB5_CONFIG"); env != "" {
-		return env
-	}
-	return DefaultKrb5Config
-}
-
-// onlyTGTs keeps the ticket-granting tickets of a credential cache.
-func onlyTGTs(creds []*credentials.Credential) []*credentials.Credential {
-	var out []*credentials.Credential
-	for _, c := range creds {
-		if names := c.Server.PrincipalName.NameString; len(names) > 0 && names[0] == "krbtgt" {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // Session is one cycle's Kerberos client. Each of its workers owns a

@@ -38,8 +38,8 @@ const (
 	ParamRealm      = "krb5-realm"
 )
 
-// DefaultKrb5Config is read when neither the connection nor KRB5_CONFIG
-// names a krb5.conf.
+// DefaultKrb5Config is read when neither the configuration nor KRB5_CONFIG
+// names a krb5.conf, as MIT Kerberos does.
 const DefaultKrb5Config = "/etc/krb5.conf"
 
 // ErrSetup marks a login whose own settings are unusable (no SPN, user,
@@ -79,7 +79,7 @@ func newAuthenticator(cfg msdsn.Config) (integratedauth.IntegratedAuthenticator,
 	if user == "" && ccache == "" {
 		return nil, setupError("no user name")
 	}
-	conf, err := loadConfig(cfg.Parameters[ParamConfigFile])
+	conf, err := LoadConfig(cfg.Parameters[ParamConfigFile])
 	if err != nil {
 		return nil, err
 	}
@@ -108,9 +108,9 @@ func newAuthenticator(cfg msdsn.Config) (integratedauth.IntegratedAuthenticator,
 		}
 		cl = client.NewWithKeytab(user, realm, kt, conf, noFAST)
 	case ccache != "":
-		cc, err := credentials.LoadCCache(ccache)
+		cc, err := LoadCCache(ccache)
 		if err != nil {
-			return nil, setupError("credential cache %s: %v", ccache, err)
+			return nil, err
 		}
 		if cl, err = client.NewFromCCache(cc, conf, noFAST); err != nil {
 			return nil, setupError("credential cache %s: %v", ccache, err)
@@ -121,7 +121,9 @@ func newAuthenticator(cfg msdsn.Config) (integratedauth.IntegratedAuthenticator,
 	return &authenticator{spn: cfg.ServerSPN, cl: cl}, nil
 }
 
-func loadConfig(path string) (*krb5config.Config, error) {
+// LoadConfig reads krb5.conf from path, or from KRB5_CONFIG, or from
+// DefaultKrb5Config.
+func LoadConfig(path string) (*krb5config.Config, error) {
 	if path == "" {
 		path = os.Getenv("KRB5_CONFIG")
 	}
@@ -135,6 +137,28 @@ func loadConfig(path string) (*krb5config.Config, error) {
 		return nil, setupError("krb5 configuration %s: %v", path, err)
 	}
 	return conf, nil
+}
+
+// LoadCCache reads a credential cache and keeps only its ticket-granting
+// tickets: a service ticket cached there would be used instead of asking
+// the KDC, which would hide an SPN removed since.
+func LoadCCache(path string) (*credentials.CCache, error) {
+	cc, err := credentials.LoadCCache(path)
+	if err != nil {
+		return nil, setupError("credential cache %s: %v", path, err)
+	}
+	cc.Credentials = onlyTGTs(cc.Credentials)
+	return cc, nil
+}
+
+func onlyTGTs(creds []*credentials.Credential) []*credentials.Credential {
+	var out []*credentials.Credential
+	for _, c := range creds {
+		if names := c.Server.PrincipalName.NameString; len(names) > 0 && names[0] == "krbtgt" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // InitialBytes logs in (AS exchange), gets a ticket for the SPN (TGS
